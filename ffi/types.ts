@@ -1,0 +1,66 @@
+/**
+ * The narrow, runtime-neutral libc interface the socket classes use. Every
+ * call returns its C result when that is not negative and `-errno` otherwise;
+ * adapters read errno on the calling thread straight after the call, before
+ * anything else can run.
+ *
+ * @module
+ */
+
+import type { PlatformLayout } from "../platform/types.ts";
+
+/** Which runtime an adapter binds through. */
+export type RuntimeName = "bun" | "deno";
+
+/** libc as fdpass uses it. Buffers are passed by address for the call only. */
+export interface Libc {
+  readonly runtime: RuntimeName;
+  readonly platform: PlatformLayout;
+  /**
+   * The address of `view`'s first byte, for embedding in a struct (0 for an
+   * empty view). The caller keeps `view` reachable while the address is used.
+   */
+  address(view: ArrayBufferView): number;
+  socket(domain: number, type: number, protocol: number): number;
+  socketpair(
+    domain: number,
+    type: number,
+    protocol: number,
+    fds: Int32Array,
+  ): number;
+  bind(fd: number, address: Uint8Array, length: number): number;
+  listen(fd: number, backlog: number): number;
+  /** accept4 where the platform has it; `flags` take SOCK_CLOEXEC/SOCK_NONBLOCK. */
+  accept(fd: number, flags: number): number;
+  connect(fd: number, address: Uint8Array, length: number): number;
+  sendmsg(fd: number, msghdr: Uint8Array, flags: number): number;
+  recvmsg(fd: number, msghdr: Uint8Array, flags: number): number;
+  close(fd: number): number;
+  shutdown(fd: number, how: number): number;
+  getsockopt(
+    fd: number,
+    level: number,
+    name: number,
+    value: Uint8Array,
+    length: Uint32Array,
+  ): number;
+  setsockopt(
+    fd: number,
+    level: number,
+    name: number,
+    value: Uint8Array,
+    length: number,
+  ): number;
+  getsockname(fd: number, address: Uint8Array, length: Uint32Array): number;
+  getpeername(fd: number, address: Uint8Array, length: Uint32Array): number;
+  /** fcntl with one int argument (F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC). */
+  fcntl(fd: number, command: number, argument: number): number;
+  read(fd: number, buffer: Uint8Array, length: number): number;
+  write(fd: number, buffer: Uint8Array, length: number): number;
+  pipe(fds: Int32Array, flags: number): number;
+  /** `struct pollfd[]` in `fds`; timeout in ms, -1 waits forever. */
+  poll(fds: Uint8Array, count: number, timeout: number): number;
+  /** NUL-terminated path bytes. */
+  unlink(path: Uint8Array): number;
+  getpid(): number;
+}

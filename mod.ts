@@ -1,0 +1,54 @@
+/**
+ * fdpass: pass open file descriptors between processes over Unix domain
+ * sockets (`SCM_RIGHTS`), in Bun and Deno, through their FFI. A TypeScript
+ * port of crosvm's `ScmSocket`.
+ *
+ * Deno needs `--allow-ffi` and nothing else. Importing the module needs no
+ * permission; libc is bound on first use.
+ *
+ * @example Pass a pipe to another socket and write through it
+ * ```ts
+ * import { pipe, socketPair } from "./mod.ts";
+ *
+ * const [parent, child] = socketPair();
+ * const [readEnd, writeEnd] = pipe();
+ * parent.sendSync(new TextEncoder().encode("take this"), [writeEnd]);
+ * writeEnd.close(); // sending borrowed it; now only the receiver holds it
+ *
+ * const buffer = new Uint8Array(64);
+ * const { bytes, fds } = child.receiveSync(buffer);
+ * using received = fds[0]!;
+ * received.writeSync(new TextEncoder().encode("hello through a passed fd"));
+ *
+ * const text = new Uint8Array(64);
+ * const n = readEnd.readSync(text);
+ * console.log(bytes, new TextDecoder().decode(text.subarray(0, n)));
+ * for (const x of [parent, child, readEnd]) x.close();
+ * ```
+ *
+ * @module
+ */
+
+export {
+  bind,
+  connect,
+  type ConnectOptions,
+  type FdLike,
+  type ReceiveResult,
+  type ReceiveSyncOptions,
+  SCM_MAX_FD,
+  type SendSyncOptions,
+  type ShutdownHow,
+  type SocketKind,
+  socketPair,
+  UnixSocket,
+} from "./unix_socket.ts";
+export { listen, type ListenOptions, UnixListener } from "./unix_listener.ts";
+export { OwnedFd, pipe } from "./owned_fd.ts";
+export {
+  ClosedError,
+  ControlMessageError,
+  FfiUnavailableError,
+  SystemError,
+  type SystemErrorOptions,
+} from "./errors.ts";

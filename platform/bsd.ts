@@ -1,0 +1,131 @@
+/**
+ * macOS (xnu) and FreeBSD. Both use a 48-byte `msghdr` with 32-bit
+ * `msg_iovlen`/`msg_controllen` and a 12-byte `cmsghdr`; they differ in where
+ * the control data starts (12 on macOS, 16 on FreeBSD), in alignment, and in
+ * a few constants. Layout-tested on Linux; not run here.
+ *
+ * @module
+ */
+
+import { DARWIN_ERRNO, FREEBSD_ERRNO } from "./errno.ts";
+import type {
+  Architecture,
+  MsghdrLayout,
+  OperatingSystem,
+  PlatformLayout,
+  SockaddrUnLayout,
+  SocketConstants,
+} from "./types.ts";
+
+const MSGHDR: MsghdrLayout = {
+  size: 48,
+  name: 0,
+  namelen: 8,
+  iov: 16,
+  iovlen: 24,
+  iovlenSize: 4,
+  control: 32,
+  controllen: 40,
+  controllenSize: 4,
+  flags: 44,
+};
+
+const SOCKADDR_UN: SockaddrUnLayout = {
+  size: 106,
+  len: 0,
+  family: 1,
+  familySize: 1,
+  path: 2,
+  pathSize: 104,
+  abstract: false,
+};
+
+const SHARED = {
+  AF_UNIX: 1,
+  SOCK_STREAM: 1,
+  SOCK_DGRAM: 2,
+  SOCK_SEQPACKET: 5,
+  SOL_SOCKET: 0xffff,
+  SCM_RIGHTS: 1,
+  SCM_CREDENTIALS: 0,
+  SO_TYPE: 0x1008,
+  SO_ERROR: 0x1007,
+  SO_SNDBUF: 0x1001,
+  SO_RCVBUF: 0x1002,
+  SO_PASSCRED: 0,
+  SO_PEERCRED: 0,
+  MSG_PEEK: 0x2,
+  MSG_CTRUNC: 0x20,
+  MSG_TRUNC: 0x10,
+  MSG_DONTWAIT: 0x80,
+  MSG_WAITALL: 0x40,
+  SHUT_RD: 0,
+  SHUT_WR: 1,
+  SHUT_RDWR: 2,
+  F_GETFD: 1,
+  F_SETFD: 2,
+  F_GETFL: 3,
+  F_SETFL: 4,
+  FD_CLOEXEC: 1,
+  O_NONBLOCK: 0x4,
+  POLLIN: 0x1,
+  POLLOUT: 0x4,
+} as const;
+
+const DARWIN_CONSTANTS: SocketConstants = {
+  ...SHARED,
+  SOCK_NONBLOCK: 0,
+  SOCK_CLOEXEC: 0,
+  SO_NOSIGPIPE: 0x1022,
+  MSG_NOSIGNAL: 0x80000,
+  MSG_CMSG_CLOEXEC: 0,
+  F_DUPFD_CLOEXEC: 67,
+  O_CLOEXEC: 0x1000000,
+};
+
+const FREEBSD_CONSTANTS: SocketConstants = {
+  ...SHARED,
+  SOCK_NONBLOCK: 0x20000000,
+  SOCK_CLOEXEC: 0x10000000,
+  SO_NOSIGPIPE: 0x0800,
+  MSG_NOSIGNAL: 0x20000,
+  MSG_CMSG_CLOEXEC: 0x40000,
+  F_DUPFD_CLOEXEC: 17,
+  O_CLOEXEC: 0x00100000,
+};
+
+function bsd(os: OperatingSystem, arch: Architecture): PlatformLayout {
+  const darwin = os === "darwin";
+  return {
+    name: `${os}-${arch}`,
+    os,
+    arch,
+    littleEndian: true,
+    pointerSize: 8,
+    msghdr: MSGHDR,
+    iovecSize: 16,
+    cmsghdr: {
+      size: 12,
+      lenSize: 4,
+      level: 4,
+      type: 8,
+      // xnu aligns to 4 (__DARWIN_ALIGN32); FreeBSD's _ALIGN rounds to 8.
+      dataOffset: darwin ? 12 : 16,
+      align: darwin ? 4 : 8,
+    },
+    sockaddrUn: SOCKADDR_UN,
+    epollEvent: null,
+    constants: darwin ? DARWIN_CONSTANTS : FREEBSD_CONSTANTS,
+    errno: darwin ? DARWIN_ERRNO : FREEBSD_ERRNO,
+    maxFds: 253,
+  };
+}
+
+/** macOS on Apple silicon. */
+export const DARWIN_AARCH64: PlatformLayout = bsd("darwin", "aarch64");
+/** macOS on Intel. */
+export const DARWIN_X86_64: PlatformLayout = bsd("darwin", "x86_64");
+/** FreeBSD amd64. */
+export const FREEBSD_X86_64: PlatformLayout = bsd("freebsd", "x86_64");
+/** FreeBSD arm64. */
+export const FREEBSD_AARCH64: PlatformLayout = bsd("freebsd", "aarch64");

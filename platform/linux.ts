@@ -1,0 +1,103 @@
+/**
+ * Linux on x86_64 and aarch64. glibc and musl share these bytes on
+ * little-endian LP64 as long as every 64-bit field is written whole with a
+ * zero high half (musl's `int` plus padding sits exactly where glibc's
+ * `size_t` does), which fdpass always does.
+ *
+ * @module
+ */
+
+import { LINUX_ERRNO } from "./errno.ts";
+import type { Architecture, PlatformLayout, SocketConstants } from "./types.ts";
+
+const CONSTANTS: SocketConstants = {
+  AF_UNIX: 1,
+  SOCK_STREAM: 1,
+  SOCK_DGRAM: 2,
+  SOCK_SEQPACKET: 5,
+  SOCK_NONBLOCK: 0o4000,
+  SOCK_CLOEXEC: 0o2000000,
+  SOL_SOCKET: 1,
+  SCM_RIGHTS: 1,
+  SCM_CREDENTIALS: 2,
+  SO_TYPE: 3,
+  SO_ERROR: 4,
+  SO_SNDBUF: 7,
+  SO_RCVBUF: 8,
+  SO_PASSCRED: 16,
+  SO_PEERCRED: 17,
+  SO_NOSIGPIPE: 0,
+  MSG_PEEK: 0x2,
+  MSG_CTRUNC: 0x8,
+  MSG_TRUNC: 0x20,
+  MSG_DONTWAIT: 0x40,
+  MSG_WAITALL: 0x100,
+  MSG_NOSIGNAL: 0x4000,
+  MSG_CMSG_CLOEXEC: 0x40000000,
+  SHUT_RD: 0,
+  SHUT_WR: 1,
+  SHUT_RDWR: 2,
+  F_GETFD: 1,
+  F_SETFD: 2,
+  F_GETFL: 3,
+  F_SETFL: 4,
+  F_DUPFD_CLOEXEC: 1030,
+  FD_CLOEXEC: 1,
+  O_NONBLOCK: 0o4000,
+  O_CLOEXEC: 0o2000000,
+  POLLIN: 0x1,
+  POLLOUT: 0x4,
+};
+
+function linux(arch: Architecture): PlatformLayout {
+  return {
+    name: `linux-${arch}`,
+    os: "linux",
+    arch,
+    littleEndian: true,
+    pointerSize: 8,
+    msghdr: {
+      size: 56,
+      name: 0,
+      namelen: 8,
+      iov: 16,
+      iovlen: 24,
+      iovlenSize: 8,
+      control: 32,
+      controllen: 40,
+      controllenSize: 8,
+      flags: 48,
+    },
+    iovecSize: 16,
+    cmsghdr: {
+      size: 16,
+      lenSize: 8,
+      level: 8,
+      type: 12,
+      dataOffset: 16,
+      align: 8,
+    },
+    sockaddrUn: {
+      size: 110,
+      len: -1,
+      family: 0,
+      familySize: 2,
+      path: 2,
+      pathSize: 108,
+      abstract: true,
+    },
+    // x86_64 declares struct epoll_event packed (12 bytes); aarch64 does not.
+    epollEvent: arch === "x86_64"
+      ? { size: 12, events: 0, data: 4 }
+      : { size: 16, events: 0, data: 8 },
+    constants: CONSTANTS,
+    errno: LINUX_ERRNO,
+    maxFds: 253,
+  };
+}
+
+/** Linux x86_64, glibc or musl. */
+export const LINUX_X86_64: PlatformLayout = linux("x86_64");
+
+/** Linux aarch64, glibc or musl. */
+export const LINUX_AARCH64: PlatformLayout = linux("aarch64");

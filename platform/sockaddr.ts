@@ -1,0 +1,88 @@
+/**
+ * Encoding and decoding of `struct sockaddr_un`, including Linux's abstract
+ * namespace (a path that starts with `"\0"`).
+ *
+ * @module
+ */
+
+import type { PlatformLayout } from "./types.ts";
+
+/** An encoded address and the `addrlen` to pass with it. */
+export interface EncodedSockaddr {
+  readonly bytes: Uint8Array;
+  readonly length: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Encodes a Unix socket address. `"\0name"` is an abstract name on Linux: the
+ * name is exactly the bytes after the first NUL, without a terminator.
+ *
+ * @throws {TypeError} for an empty path, a NUL inside a filesystem path, or an
+ * abstract name where the platform has none.
+ * @throws {RangeError} when the path does not fit in `sun_path` with its NUL.
+ */
+export function encodeSockaddrUn(
+  path: string,
+  layout: PlatformLayout,
+): EncodedSockaddr {
+  const s = layout.sockaddrUn;
+  if (typeof path !== "string" || path.length === 0) {
+    throw new TypeError("Cannot use socket path: expected a non-empty string");
+  }
+  const abstract = path.charCodeAt(0) === 0;
+  if (abstract && !s.abstract) {
+    throw new TypeError(
+      `Cannot use socket path: abstract names ("\\0...") exist only on Linux, not ${layout.os}`,
+    );
+  }
+  const name = encoder.encode(abstract ? path.slice(1) : path);
+  if (!abstract && name.includes(0)) {
+    throw new TypeError("Cannot use socket path: it contains a NUL byte");
+  }
+  // Filesystem paths need a terminating NUL; abstract names need the leading one.
+  if (name.length + 1 > s.pathSize) {
+    throw new RangeError(
+      `Cannot use socket path: ${name.length} bytes is longer than the ${
+        s.pathSize - 1
+      } bytes sun_path allows on ${layout.os}`,
+    );
+  }
+  const bytes = new Uint8Array(s.size);
+  bytes.set(name, s.path + (abstract ? 1 : 0));
+  const length = s.path + 1 + name.length;
+  if (s.familySize === 2) {
+    new DataView(bytes.buffer).setUint16(
+      s.family,
+      layout.constants.AF_UNIX,
+      true,
+    );
+  } else {
+    bytes[s.family] = layout.constants.AF_UNIX;
+  }
+  if (s.len >= 0) bytes[s.len] = length;
+  return { bytes, length };
+}
+
+/**
+ * Decodes the first `length` bytes of a `sockaddr_un` as returned by
+ * `getsockname`/`accept`: `""` for an unnamed socket, `"\0name"` for an
+ * abstract one.
+ */
+export function decodeSockaddrUn(
+  bytes: Uint8Array,
+  length: number,
+  layout: PlatformLayout,
+): string {
+  const s = layout.sockaddrUn;
+  const end = Math.min(length, s.size);
+  if (end <= s.path) return "";
+  if (s.abstract && bytes[s.path] === 0) {
+    return "\0" + decoder.decode(bytes.subarray(s.path + 1, end));
+  }
+  let stop = s.path;
+  while (stop < end && bytes[stop] !== 0) stop++;
+  return decoder.decode(bytes.subarray(s.path, stop));
+}

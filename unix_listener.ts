@@ -1,0 +1,170 @@
+/**
+ * {@linkcode UnixListener} and {@linkcode listen}.
+ *
+ * @module
+ */
+
+import { ClosedError } from "./errors.ts";
+import { libc, systemError } from "./_system.ts";
+import { OwnedFd } from "./owned_fd.ts";
+import { encodeSockaddrUn } from "./platform/sockaddr.ts";
+import {
+  adoptSocket,
+  createSocketFd,
+  setNoSigpipe,
+  type SocketKind,
+  type UnixSocket,
+} from "./unix_socket.ts";
+
+/** Options for {@linkcode listen}. */
+export interface ListenOptions {
+  /** `"stream"` (default) or `"seqpacket"`. */
+  kind?: SocketKind;
+  /** Pending connections the kernel queues (default 128). */
+  backlog?: number;
+}
+
+let adoptListener: (
+  fd: OwnedFd,
+  kind: SocketKind,
+  path: string,
+) => UnixListener;
+
+/**
+ * A listening Unix socket. The descriptor is nonblocking underneath, so that
+ * waiting for a connection never holds a thread in `accept`.
+ *
+ * @example
+ * ```ts
+ * import { connect, listen } from "./mod.ts";
+ *
+ * const path = `\0fdpass-doc-listener-${Date.now()}-${Math.random()}`;
+ * using listener = listen(path, { kind: "seqpacket" });
+ * using client = connect(path, { kind: "seqpacket" });
+ * using server = listener.acceptSync();
+ * console.log(server.kind); // "seqpacket"
+ * ```
+ */
+export class UnixListener implements Disposable {
+  /** The socket type of accepted connections. */
+  readonly kind: SocketKind;
+  /** The path it listens on, as given to {@linkcode listen}. */
+  readonly path: string;
+  #owned: OwnedFd;
+
+  static {
+    adoptListener = (fd, kind, path) => new UnixListener(fd, kind, path);
+  }
+
+  private constructor(fd: OwnedFd, kind: SocketKind, path: string) {
+    this.#owned = fd;
+    this.kind = kind;
+    this.path = path;
+  }
+
+  /**
+   * The descriptor number (still owned by the listener).
+   *
+   * @throws {ClosedError} once closed.
+   */
+  get fd(): number {
+    return this.#owned.fd;
+  }
+
+  /** Whether {@linkcode UnixListener.close} was called. */
+  get closed(): boolean {
+    return this.#owned.closed;
+  }
+
+  /**
+   * Waits for the next connection and returns it as a blocking,
+   * close-on-exec {@linkcode UnixSocket}.
+   *
+   * @throws {ClosedError} if the listener is closed.
+   * @throws {SystemError} when the kernel refuses (`EMFILE`, ...).
+   */
+  acceptSync(): UnixSocket {
+    const lib = libc();
+    const c = lib.platform.constants;
+    const { EINTR, EAGAIN, ECONNABORTED } = lib.platform.errno;
+    const pollfd = new Uint8Array(8);
+    const view = new DataView(pollfd.buffer);
+    for (;;) {
+      if (this.#owned.closed) {
+        throw new ClosedError("Cannot accept: the listener is closed");
+      }
+      const r = lib.accept(this.#owned.fd, c.SOCK_CLOEXEC);
+      if (r >= 0) {
+        const fd = new OwnedFd(r);
+        setNoSigpipe(lib, fd);
+        return adoptSocket(fd, this.kind);
+      }
+      if (-r === EINTR || -r === ECONNABORTED) continue;
+      if (-r !== EAGAIN) throw systemError(-r, "accept", "Cannot accept");
+      view.setInt32(0, this.#owned.fd, true);
+      view.setInt16(4, c.POLLIN, true);
+      view.setInt16(6, 0, true);
+      const p = lib.poll(pollfd, 1, -1);
+      if (p < 0 && -p !== EINTR) throw systemError(-p, "poll", "Cannot accept");
+    }
+  }
+
+  /** Stops listening. The socket file stays on disk; remove it if you own the path. */
+  close(): void {
+    this.#owned.close();
+  }
+
+  /** Closes the listener (for `using`). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * Listens for connections on `path` (`"\0name"`: a Linux abstract name).
+ * Fails with `EADDRINUSE` if the path exists; fdpass never removes a file
+ * it did not create.
+ *
+ * @example
+ * ```ts
+ * import { connect, listen } from "./mod.ts";
+ *
+ * const path = `\0fdpass-doc-listen-${Date.now()}-${Math.random()}`;
+ * using listener = listen(path);
+ * using client = connect(path);
+ * using server = listener.acceptSync();
+ * client.sendSync(new TextEncoder().encode("hello"));
+ * console.log(server.receiveSync(new Uint8Array(16)).bytes); // 5
+ * ```
+ */
+export function listen(
+  path: string,
+  options: ListenOptions = {},
+): UnixListener {
+  const lib = libc();
+  const kind = options.kind ?? "stream";
+  if (kind === "dgram") {
+    throw new TypeError(
+      'Cannot listen on a datagram socket: use bind(path, { kind: "dgram" })',
+    );
+  }
+  const backlog = options.backlog ?? 128;
+  if (!Number.isInteger(backlog) || backlog < 0) {
+    throw new RangeError(
+      `Cannot listen: backlog must be a non-negative integer`,
+    );
+  }
+  const address = encodeSockaddrUn(path, lib.platform);
+  const fd = createSocketFd(kind, lib.platform.constants.SOCK_NONBLOCK);
+  let r = lib.bind(fd.fd, address.bytes, address.length);
+  if (r < 0) {
+    fd.close();
+    throw systemError(-r, "bind", `Cannot listen on ${JSON.stringify(path)}`);
+  }
+  r = lib.listen(fd.fd, backlog);
+  if (r < 0) {
+    fd.close();
+    throw systemError(-r, "listen", `Cannot listen on ${JSON.stringify(path)}`);
+  }
+  return adoptListener(fd, kind, path);
+}

@@ -1,0 +1,661 @@
+/**
+ * {@linkcode UnixSocket}: a connected (or bound datagram) Unix domain socket
+ * that sends and receives file descriptors.
+ *
+ * @module
+ */
+
+import { ClosedError, ControlMessageError } from "./errors.ts";
+import { type Libc, libc, systemError } from "./_system.ts";
+import { MAX_IOVECS, Message } from "./_message.ts";
+import { OwnedFd } from "./owned_fd.ts";
+import {
+  parseControl,
+  type ParsedControl,
+  rightsSpace,
+} from "./platform/cmsg.ts";
+import { readMsgFlags } from "./platform/msghdr.ts";
+import { decodeSockaddrUn, encodeSockaddrUn } from "./platform/sockaddr.ts";
+import type { PlatformLayout } from "./platform/types.ts";
+
+/**
+ * The most descriptors one message may carry: Linux's `SCM_MAX_FD`, which
+ * macOS and FreeBSD (254) also accept.
+ */
+export const SCM_MAX_FD = 253;
+
+/** A Unix socket type: `SOCK_STREAM`, `SOCK_DGRAM` or `SOCK_SEQPACKET` (Linux, FreeBSD). */
+export type SocketKind = "stream" | "dgram" | "seqpacket";
+
+/** A descriptor to send: a number, or an {@linkcode OwnedFd} (borrowed, not consumed). */
+export type FdLike = number | OwnedFd;
+
+/** Options for {@linkcode UnixSocket.sendSync}. */
+export interface SendSyncOptions {
+  /**
+   * Fail with `EAGAIN` instead of blocking when the socket buffer is full
+   * (`MSG_DONTWAIT`). On a stream socket this may send part of the data;
+   * the return value says how much.
+   */
+  nonblocking?: boolean;
+}
+
+/** Options for {@linkcode UnixSocket.receiveSync}. */
+export interface ReceiveSyncOptions {
+  /**
+   * The most descriptors to accept in this message, 0 to 253 (default 253).
+   * The control buffer is sized for exactly this many: if the peer sent more,
+   * the kernel discards the excess, fdpass closes the rest and throws a
+   * {@linkcode ControlMessageError}.
+   */
+  maxFds?: number;
+  /** Fail with `EAGAIN` instead of blocking when nothing is queued (`MSG_DONTWAIT`). */
+  nonblocking?: boolean;
+}
+
+/** What one receive delivered. */
+export interface ReceiveResult {
+  /** Data bytes written into the buffer(s). */
+  bytes: number;
+  /** The descriptors that came with them, each owned by the caller now. */
+  fds: OwnedFd[];
+  /** A datagram or seqpacket message was longer than the buffer; the rest is lost. */
+  truncated: boolean;
+  /**
+   * End of stream: the peer closed or shut down writing. Set on stream and
+   * seqpacket sockets when a receive into a non-empty buffer returns 0 bytes
+   * with no descriptors. (A seqpacket peer can also send an empty message;
+   * fdpass reads that as end of stream, as the kernel reports it the same
+   * way.) Never set on datagram sockets, where an empty datagram is data.
+   */
+  eof: boolean;
+}
+
+/** Which direction(s) {@linkcode UnixSocket.shutdown} ends. */
+export type ShutdownHow = "read" | "write" | "both";
+
+const KINDS: readonly SocketKind[] = ["stream", "dgram", "seqpacket"];
+
+/** @internal The socket type constant of `kind` on `platform`. */
+export function socketType(kind: SocketKind, platform: PlatformLayout): number {
+  const c = platform.constants;
+  switch (kind) {
+    case "stream":
+      return c.SOCK_STREAM;
+    case "dgram":
+      return c.SOCK_DGRAM;
+    case "seqpacket":
+      return c.SOCK_SEQPACKET;
+    default:
+      throw new TypeError(
+        `Cannot create socket: kind must be one of ${KINDS.join(", ")}, got ${
+          String(kind)
+        }`,
+      );
+  }
+}
+
+function checkFds(fds: readonly FdLike[], out: number[]): void {
+  if (!Array.isArray(fds)) {
+    throw new TypeError("Cannot send: fds must be an array");
+  }
+  if (fds.length > SCM_MAX_FD) {
+    throw new RangeError(
+      `Cannot send ${fds.length} file descriptors: at most ${SCM_MAX_FD} fit in one message`,
+    );
+  }
+  out.length = 0;
+  for (const item of fds) {
+    const fd = item instanceof OwnedFd ? item.fd : item;
+    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fff_ffff) {
+      throw new TypeError(
+        `Cannot send file descriptor ${
+          String(fd)
+        }: expected a non-negative integer or an OwnedFd`,
+      );
+    }
+    out.push(fd);
+  }
+}
+
+function toBuffers(
+  data: Uint8Array | readonly Uint8Array[],
+): readonly Uint8Array[] {
+  if (data instanceof Uint8Array) return [data];
+  if (!Array.isArray(data) || !data.every((b) => b instanceof Uint8Array)) {
+    throw new TypeError("Expected a Uint8Array or an array of Uint8Array");
+  }
+  if (data.length > MAX_IOVECS) {
+    throw new RangeError(
+      `Cannot use ${data.length} buffers: at most ${MAX_IOVECS} per message`,
+    );
+  }
+  return data;
+}
+
+/** Creates sockets for the other modules of fdpass without a public constructor. */
+export let adoptSocket: (fd: OwnedFd, kind: SocketKind) => UnixSocket;
+
+/**
+ * A Unix domain socket that passes file descriptors: stream, datagram or
+ * seqpacket. Created by {@linkcode socketPair}, {@linkcode connect},
+ * {@linkcode bind}, `UnixListener.acceptSync()`, or
+ * {@linkcode UnixSocket.fromFd} for an inherited or received socket.
+ *
+ * Sending borrows the caller's descriptors (the kernel takes its own
+ * references; close yours when you mean to hand them over). Receiving
+ * returns one {@linkcode OwnedFd} per descriptor, close-on-exec.
+ *
+ * | crosvm `ScmSocket`                       | fdpass                                   |
+ * | ---------------------------------------- | ---------------------------------------- |
+ * | `send_with_fd(s)(buf, fds)`              | `sendSync(buf, fds)`                     |
+ * | `send_bufs_with_fds(bufs, fds)`          | `sendSync([buf1, buf2], fds)`            |
+ * | `recv_with_fd(s)(buf, max)`              | `receiveSync(buf, { maxFds })`           |
+ * | `recv_iovecs_with_fds(iovecs, max)`      | `receiveSync([buf1, buf2], { maxFds })`  |
+ *
+ * @example Send a descriptor with a message
+ * ```ts
+ * import { pipe, socketPair } from "./mod.ts";
+ *
+ * const [left, right] = socketPair("seqpacket");
+ * const [readEnd, writeEnd] = pipe();
+ * left.sendSync(new TextEncoder().encode("here"), [readEnd]);
+ * const buffer = new Uint8Array(16);
+ * const { bytes, fds } = right.receiveSync(buffer);
+ * console.log(new TextDecoder().decode(buffer.subarray(0, bytes)), fds.length); // here 1
+ * for (const fd of fds) fd.close();
+ * for (const x of [left, right, readEnd, writeEnd]) x.close();
+ * ```
+ */
+export class UnixSocket implements Disposable {
+  /** The socket type. */
+  readonly kind: SocketKind;
+  #owned: OwnedFd;
+  #libc: Libc;
+  #send: Message | undefined;
+  #receive: Message | undefined;
+  #fds: number[] = [];
+
+  static {
+    adoptSocket = (fd, kind) => new UnixSocket(fd, kind);
+  }
+
+  private constructor(fd: OwnedFd, kind: SocketKind) {
+    this.#owned = fd;
+    this.kind = kind;
+    this.#libc = libc();
+  }
+
+  /**
+   * Adopts an open socket: a number (inherited, from systemd, ...) or an
+   * {@linkcode OwnedFd} received from a peer, whose ownership moves to the
+   * new object. The socket type is read from the kernel.
+   *
+   * @throws {SystemError} `ENOTSOCK` if `fd` is not a socket.
+   * @throws {TypeError} if it is a socket of another type (such as raw).
+   *
+   * @example
+   * ```ts
+   * import { socketPair, UnixSocket } from "./mod.ts";
+   *
+   * const [a, b] = socketPair();
+   * const adopted = UnixSocket.fromFd(b.fd); // `b` now shares the number: hand it over
+   * console.log(adopted.kind); // "stream"
+   * a.close();
+   * adopted.close();
+   * ```
+   */
+  static fromFd(fd: number | OwnedFd): UnixSocket {
+    const number = fd instanceof OwnedFd ? fd.fd : fd;
+    if (!Number.isInteger(number) || number < 0) {
+      throw new TypeError(
+        `Cannot adopt socket: expected a non-negative integer, got ${
+          String(number)
+        }`,
+      );
+    }
+    const lib = libc();
+    const c = lib.platform.constants;
+    const value = new Uint8Array(4);
+    const length = new Uint32Array([4]);
+    const r = lib.getsockopt(number, c.SOL_SOCKET, c.SO_TYPE, value, length);
+    if (r < 0) throw systemError(-r, "getsockopt", "Cannot adopt socket");
+    const type = new DataView(value.buffer).getInt32(0, true);
+    const kind = type === c.SOCK_STREAM
+      ? "stream"
+      : type === c.SOCK_DGRAM
+      ? "dgram"
+      : type === c.SOCK_SEQPACKET
+      ? "seqpacket"
+      : null;
+    if (kind === null) {
+      throw new TypeError(
+        `Cannot adopt socket: unsupported socket type ${type}`,
+      );
+    }
+    const owned = fd instanceof OwnedFd
+      ? new OwnedFd(fd.release())
+      : new OwnedFd(number);
+    return new UnixSocket(owned, kind);
+  }
+
+  /**
+   * The descriptor number (still owned by this socket).
+   *
+   * @throws {ClosedError} once closed.
+   */
+  get fd(): number {
+    return this.#owned.fd;
+  }
+
+  /** Whether {@linkcode UnixSocket.close} was called. */
+  get closed(): boolean {
+    return this.#owned.closed;
+  }
+
+  /**
+   * Sends `data` (one buffer, or several gathered into one message) with
+   * `fds` attached. Blocks until everything is sent unless `nonblocking`.
+   * On a stream socket the descriptors travel with the first byte only.
+   * Returns the data bytes sent.
+   *
+   * @throws {RangeError} for more than 253 descriptors, or descriptors with
+   * no data on a stream socket (the kernel would drop them silently). Nothing
+   * is sent.
+   * @throws {TypeError} for a descriptor that is not a non-negative integer.
+   * @throws {SystemError} when the kernel refuses: `EPIPE` (peer gone),
+   * `EBADF` (an fd is not open), `EAGAIN` (nonblocking and full), ...
+   * @throws {ClosedError} if the socket is closed.
+   */
+  sendSync(
+    data: Uint8Array | readonly Uint8Array[],
+    fds: readonly FdLike[] = [],
+    options: SendSyncOptions = {},
+  ): number {
+    const socket = this.#checkOpen("send");
+    const numbers = this.#fds;
+    checkFds(fds, numbers);
+    const single = data instanceof Uint8Array;
+    const buffers = single ? undefined : toBuffers(data);
+    const message = this.#sendMessage(
+      buffers === undefined ? 1 : buffers.length,
+    );
+    const total = single
+      ? message.setIovec(data)
+      : message.setIovecs(buffers!, 0);
+    if (numbers.length > 0) {
+      if (total === 0 && this.kind === "stream") {
+        message.release();
+        throw new RangeError(
+          "Cannot send file descriptors without data on a stream socket: the kernel would drop them; send at least one byte",
+        );
+      }
+      message.setRights(numbers);
+    } else {
+      message.clearControl();
+    }
+    const lib = this.#libc;
+    const c = lib.platform.constants;
+    const EINTR = lib.platform.errno.EINTR;
+    const flags = c.MSG_NOSIGNAL | (options.nonblocking ? c.MSG_DONTWAIT : 0);
+    let sent = 0;
+    try {
+      for (;;) {
+        const r = lib.sendmsg(socket, message.msghdr, flags);
+        if (r >= 0) {
+          sent += r;
+          // The descriptors went with the first byte; never send them twice.
+          if (
+            sent >= total || this.kind !== "stream" || options.nonblocking
+          ) break;
+          message.clearControl();
+          message.setIovecs(buffers ?? [data as Uint8Array], sent);
+        } else if (-r !== EINTR) {
+          // Part of a stream message went out before the buffer filled.
+          if (sent > 0 && -r === lib.platform.errno.EAGAIN) break;
+          throw systemError(-r, "sendmsg", "Cannot send");
+        }
+      }
+    } finally {
+      message.release();
+    }
+    return sent;
+  }
+
+  /**
+   * Receives one message into `buffer` (or scattered over several buffers)
+   * with up to `maxFds` descriptors. Blocks until something arrives unless
+   * `nonblocking`. Uses `MSG_CMSG_CLOEXEC`, so received descriptors are
+   * close-on-exec.
+   *
+   * On a stream socket the kernel attaches descriptors to bytes, not to
+   * messages: a read may return earlier bytes together with the descriptors.
+   *
+   * @throws {ControlMessageError} when more descriptors arrived than
+   * `maxFds` (or than free slots): the delivered ones are closed first.
+   * @throws {SystemError} when the kernel refuses (`EAGAIN` when nonblocking
+   * and empty, `ECONNRESET`, ...).
+   * @throws {ClosedError} if the socket is closed.
+   */
+  receiveSync(
+    buffer: Uint8Array | readonly Uint8Array[],
+    options: ReceiveSyncOptions = {},
+  ): ReceiveResult {
+    const socket = this.#checkOpen("receive");
+    const maxFds = options.maxFds ?? SCM_MAX_FD;
+    if (!Number.isInteger(maxFds) || maxFds < 0 || maxFds > SCM_MAX_FD) {
+      throw new RangeError(
+        `Cannot receive: maxFds must be an integer from 0 to ${SCM_MAX_FD}, got ${maxFds}`,
+      );
+    }
+    const single = buffer instanceof Uint8Array;
+    const buffers = single ? undefined : toBuffers(buffer);
+    const message = this.#receiveMessage(
+      buffers === undefined ? 1 : buffers.length,
+    );
+    const total = single
+      ? message.setIovec(buffer)
+      : message.setIovecs(buffers!, 0);
+    const lib = this.#libc;
+    const c = lib.platform.constants;
+    const EINTR = lib.platform.errno.EINTR;
+    const offered = rightsSpace(lib.platform, maxFds);
+    const flags = c.MSG_CMSG_CLOEXEC |
+      (options.nonblocking ? c.MSG_DONTWAIT : 0);
+    let r: number;
+    try {
+      do {
+        message.prepareReceive(offered);
+        r = lib.recvmsg(socket, message.msghdr, flags);
+      } while (r === -EINTR);
+    } finally {
+      message.release();
+    }
+    if (r < 0) throw systemError(-r, "recvmsg", "Cannot receive");
+    return this.#collect(message, r, total, offered);
+  }
+
+  /**
+   * Ends reading, writing or both (`shutdown(2)`); the peer then sees end of
+   * stream. The descriptor stays open until {@linkcode UnixSocket.close}.
+   */
+  shutdown(how: ShutdownHow = "both"): void {
+    const socket = this.#checkOpen("shut down");
+    const c = this.#libc.platform.constants;
+    const value = how === "read"
+      ? c.SHUT_RD
+      : how === "write"
+      ? c.SHUT_WR
+      : how === "both"
+      ? c.SHUT_RDWR
+      : undefined;
+    if (value === undefined) {
+      throw new TypeError(
+        `Cannot shut down: how must be "read", "write" or "both", got ${
+          String(how)
+        }`,
+      );
+    }
+    const r = this.#libc.shutdown(socket, value);
+    if (r < 0) throw systemError(-r, "shutdown", "Cannot shut down");
+  }
+
+  /**
+   * The address this socket is bound to: a path, `"\0name"` (Linux abstract)
+   * or `""` when unnamed.
+   */
+  localAddress(): string {
+    return this.#address("getsockname");
+  }
+
+  /** The address of the connected peer, `""` when it is unnamed. */
+  peerAddress(): string {
+    return this.#address("getpeername");
+  }
+
+  /** Closes the socket. Calling it again is a no-op. */
+  close(): void {
+    this.#owned.close();
+  }
+
+  /** Closes the socket (for `using`). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** @ignore */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.toString();
+  }
+
+  /** @ignore */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
+  }
+
+  /** Shows kind and descriptor. */
+  toString(): string {
+    return this.closed
+      ? `UnixSocket(${this.kind}, closed)`
+      : `UnixSocket(${this.kind}, fd ${this.fd})`;
+  }
+
+  #checkOpen(action: string): number {
+    if (this.#owned.closed) {
+      throw new ClosedError(`Cannot ${action}: the socket is closed`);
+    }
+    return this.#owned.fd;
+  }
+
+  #sendMessage(iovecs: number): Message {
+    const m = this.#send;
+    if (m !== undefined && m.fits(iovecs)) return m;
+    return this.#send = new Message(this.#libc, Math.max(iovecs, 16));
+  }
+
+  #receiveMessage(iovecs: number): Message {
+    const m = this.#receive;
+    if (m !== undefined && m.fits(iovecs)) return m;
+    return this.#receive = new Message(this.#libc, Math.max(iovecs, 16));
+  }
+
+  #collect(
+    message: Message,
+    bytes: number,
+    total: number,
+    offered: number,
+  ): ReceiveResult {
+    const layout = message.layout;
+    const controlLength = message.receivedControlLength(offered);
+    const fds: OwnedFd[] = [];
+    let malformed = false;
+    if (controlLength > 0) {
+      const parsed: ParsedControl = {
+        fds: [],
+        credentials: null,
+        malformed: false,
+      };
+      parseControl(
+        message.view,
+        message.controlOffset,
+        controlLength,
+        layout,
+        parsed,
+      );
+      for (const fd of parsed.fds) fds.push(new OwnedFd(fd));
+      malformed = parsed.malformed;
+    }
+    const flags = readMsgFlags(message.view, 0, layout);
+    const c = layout.constants;
+    if ((flags & c.MSG_CTRUNC) !== 0 || malformed) {
+      for (const fd of fds) fd.close();
+      const truncated = (flags & c.MSG_CTRUNC) !== 0;
+      throw new ControlMessageError(
+        truncated
+          ? `Cannot receive file descriptors: the message carried more than fit (maxFds or free descriptor slots); the ${fds.length} that arrived were closed`
+          : `Cannot receive file descriptors: the control data was malformed; the ${fds.length} that arrived were closed`,
+        truncated ? "ERR_CONTROL_TRUNCATED" : "ERR_CONTROL_MALFORMED",
+        bytes,
+        fds.length,
+      );
+    }
+    return {
+      bytes,
+      fds,
+      truncated: (flags & c.MSG_TRUNC) !== 0,
+      eof: bytes === 0 && fds.length === 0 && total > 0 &&
+        controlLength === 0 &&
+        this.kind !== "dgram",
+    };
+  }
+
+  #address(call: "getsockname" | "getpeername"): string {
+    const socket = this.#checkOpen("read the address");
+    const layout = this.#libc.platform;
+    const bytes = new Uint8Array(layout.sockaddrUn.size);
+    const length = new Uint32Array([bytes.length]);
+    const r = this.#libc[call](socket, bytes, length);
+    if (r < 0) throw systemError(-r, call, "Cannot read the address");
+    return decodeSockaddrUn(bytes, length[0]!, layout);
+  }
+}
+
+function newSocket(lib: Libc, kind: SocketKind, extraFlags: number): OwnedFd {
+  const c = lib.platform.constants;
+  const r = lib.socket(
+    c.AF_UNIX,
+    socketType(kind, lib.platform) | c.SOCK_CLOEXEC | extraFlags,
+    0,
+  );
+  if (r < 0) throw systemError(-r, "socket", "Cannot create socket");
+  const fd = new OwnedFd(r);
+  setNoSigpipe(lib, fd);
+  return fd;
+}
+
+/** @internal macOS has no MSG_NOSIGNAL before 11: set SO_NOSIGPIPE on every socket. */
+export function setNoSigpipe(lib: Libc, fd: OwnedFd): void {
+  const c = lib.platform.constants;
+  if (c.SO_NOSIGPIPE === 0 || lib.platform.os !== "darwin") return;
+  const one = new Uint8Array([1, 0, 0, 0]);
+  const r = lib.setsockopt(fd.fd, c.SOL_SOCKET, c.SO_NOSIGPIPE, one, 4);
+  if (r < 0) {
+    fd.close();
+    throw systemError(-r, "setsockopt", "Cannot create socket");
+  }
+}
+
+/** @internal Creates a socket of `kind` (close-on-exec) for other modules. */
+export function createSocketFd(kind: SocketKind, extraFlags: number): OwnedFd {
+  return newSocket(libc(), kind, extraFlags);
+}
+
+/**
+ * Creates a pair of connected sockets (`socketpair(2)`), close-on-exec.
+ *
+ * @example
+ * ```ts
+ * import { socketPair } from "./mod.ts";
+ *
+ * const [a, b] = socketPair("dgram");
+ * a.sendSync(new Uint8Array([7]));
+ * const buffer = new Uint8Array(1);
+ * console.log(b.receiveSync(buffer).bytes, buffer[0]); // 1 7
+ * a.close();
+ * b.close();
+ * ```
+ */
+export function socketPair(
+  kind: SocketKind = "stream",
+): [UnixSocket, UnixSocket] {
+  const lib = libc();
+  const c = lib.platform.constants;
+  const type = socketType(kind, lib.platform);
+  const fds = new Int32Array(2);
+  const r = lib.socketpair(c.AF_UNIX, type | c.SOCK_CLOEXEC, 0, fds);
+  if (r < 0) throw systemError(-r, "socketpair", "Cannot create socket pair");
+  const a = new OwnedFd(fds[0]!);
+  const b = new OwnedFd(fds[1]!);
+  try {
+    setNoSigpipe(lib, a);
+    setNoSigpipe(lib, b);
+  } catch (error) {
+    a.close();
+    b.close();
+    throw error;
+  }
+  return [adoptSocket(a, kind), adoptSocket(b, kind)];
+}
+
+/** Options for {@linkcode connect} and {@linkcode bind}. */
+export interface ConnectOptions {
+  /** Socket type (default `"stream"`). */
+  kind?: SocketKind;
+}
+
+/**
+ * Connects to the Unix socket at `path` (`"\0name"`: a Linux abstract name).
+ * For `"dgram"`, sets the default destination.
+ *
+ * @example
+ * ```ts
+ * import { connect, listen } from "./mod.ts";
+ *
+ * const path = `/tmp/fdpass-doc-${Date.now()}-${Math.random()}.sock`.replace("/tmp/", "\0");
+ * using listener = listen(path);
+ * using client = connect(path);
+ * using server = listener.acceptSync();
+ * client.sendSync(new Uint8Array([1, 2, 3]));
+ * console.log(server.receiveSync(new Uint8Array(8)).bytes); // 3
+ * ```
+ */
+export function connect(
+  path: string,
+  options: ConnectOptions = {},
+): UnixSocket {
+  const lib = libc();
+  const kind = options.kind ?? "stream";
+  const address = encodeSockaddrUn(path, lib.platform);
+  const fd = newSocket(lib, kind, 0);
+  const { EINTR, EISCONN } = lib.platform.errno;
+  for (let first = true;; first = false) {
+    const r = lib.connect(fd.fd, address.bytes, address.length);
+    if (r >= 0 || (!first && -r === EISCONN)) break;
+    if (-r === EINTR) continue;
+    fd.close();
+    throw systemError(
+      -r,
+      "connect",
+      `Cannot connect to ${JSON.stringify(path)}`,
+    );
+  }
+  return adoptSocket(fd, kind);
+}
+
+/**
+ * Creates a socket bound to `path`, for receiving datagrams (default kind
+ * `"dgram"`). The socket file stays until you remove it.
+ *
+ * @example
+ * ```ts
+ * import { bind, connect } from "./mod.ts";
+ *
+ * const path = `\0fdpass-doc-bind-${Date.now()}-${Math.random()}`;
+ * using server = bind(path);
+ * using client = connect(path, { kind: "dgram" });
+ * client.sendSync(new Uint8Array([9]));
+ * console.log(server.receiveSync(new Uint8Array(4)).bytes); // 1
+ * ```
+ */
+export function bind(path: string, options: ConnectOptions = {}): UnixSocket {
+  const lib = libc();
+  const kind = options.kind ?? "dgram";
+  const address = encodeSockaddrUn(path, lib.platform);
+  const fd = newSocket(lib, kind, 0);
+  const r = lib.bind(fd.fd, address.bytes, address.length);
+  if (r < 0) {
+    fd.close();
+    throw systemError(-r, "bind", `Cannot bind to ${JSON.stringify(path)}`);
+  }
+  return adoptSocket(fd, kind);
+}
