@@ -34,16 +34,23 @@ export {
   connect,
   type ConnectOptions,
   type FdLike,
+  type ReceiveOptions,
   type ReceiveResult,
   type ReceiveSyncOptions,
   SCM_MAX_FD,
+  type SendOptions,
   type SendSyncOptions,
   type ShutdownHow,
   type SocketKind,
   socketPair,
   UnixSocket,
 } from "./unix_socket.ts";
-export { listen, type ListenOptions, UnixListener } from "./unix_listener.ts";
+export {
+  type AcceptOptions,
+  listen,
+  type ListenOptions,
+  UnixListener,
+} from "./unix_listener.ts";
 export { OwnedFd, pipe } from "./owned_fd.ts";
 export {
   ClosedError,

@@ -6,6 +6,8 @@
 
 import { ClosedError } from "./errors.ts";
 import { libc, systemError } from "./_system.ts";
+import { OperationQueue } from "./_queue.ts";
+import { Reactor } from "./_reactor.ts";
 import { OwnedFd } from "./owned_fd.ts";
 import { encodeSockaddrUn } from "./platform/sockaddr.ts";
 import {
@@ -15,6 +17,12 @@ import {
   type SocketKind,
   type UnixSocket,
 } from "./unix_socket.ts";
+
+/** Options for {@linkcode UnixListener.accept}. */
+export interface AcceptOptions {
+  /** Aborting rejects the accept with the signal's reason. */
+  signal?: AbortSignal;
+}
 
 /** Options for {@linkcode listen}. */
 export interface ListenOptions {
@@ -45,12 +53,14 @@ let adoptListener: (
  * console.log(server.kind); // "seqpacket"
  * ```
  */
-export class UnixListener implements Disposable {
+export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
   /** The socket type of accepted connections. */
   readonly kind: SocketKind;
   /** The path it listens on, as given to {@linkcode listen}. */
   readonly path: string;
   #owned: OwnedFd;
+  #accepts = new OperationQueue();
+  #reactor: Reactor | undefined;
 
   static {
     adoptListener = (fd, kind, path) => new UnixListener(fd, kind, path);
@@ -86,9 +96,103 @@ export class UnixListener implements Disposable {
   acceptSync(): UnixSocket {
     const lib = libc();
     const c = lib.platform.constants;
-    const { EINTR, EAGAIN, ECONNABORTED } = lib.platform.errno;
+    const { EINTR } = lib.platform.errno;
     const pollfd = new Uint8Array(8);
     const view = new DataView(pollfd.buffer);
+    for (;;) {
+      const accepted = this.#tryAccept();
+      if (accepted !== undefined) return accepted;
+      view.setInt32(0, this.#owned.fd, true);
+      view.setInt16(4, c.POLLIN, true);
+      view.setInt16(6, 0, true);
+      const p = lib.poll(pollfd, 1, -1);
+      if (p < 0 && -p !== EINTR) throw systemError(-p, "poll", "Cannot accept");
+    }
+  }
+
+  /**
+   * Waits for the next connection without blocking the event loop.
+   * Concurrent calls are served in call order.
+   *
+   * @throws {ClosedError} if the listener is or gets closed.
+   * @throws {SystemError} when the kernel refuses (`EMFILE`, ...).
+   *
+   * @example
+   * ```ts
+   * import { connect, listen } from "./mod.ts";
+   *
+   * const path = `\0fdpass-doc-accept-${Date.now()}-${Math.random()}`;
+   * using listener = listen(path);
+   * const next = listener.accept();
+   * using client = connect(path);
+   * using server = await next;
+   * console.log(server.kind); // "stream"
+   * ```
+   */
+  async accept(options: AcceptOptions = {}): Promise<UnixSocket> {
+    const signal = options.signal;
+    return await this.#accepts.run(signal, async () => {
+      for (;;) {
+        const accepted = this.#tryAccept();
+        if (accepted !== undefined) return accepted;
+        this.#reactor ??= Reactor.get();
+        await this.#reactor.wait(this.#owned.fd, 0, signal);
+      }
+    });
+  }
+
+  /**
+   * Yields each connection until the listener is closed.
+   *
+   * @example
+   * ```ts
+   * import { connect, listen } from "./mod.ts";
+   *
+   * const path = `\0fdpass-doc-iterate-${Date.now()}-${Math.random()}`;
+   * const listener = listen(path);
+   * const clients = [connect(path), connect(path)];
+   * let served = 0;
+   * for await (const connection of listener) {
+   *   connection.close();
+   *   if (++served === 2) listener.close();
+   * }
+   * for (const c of clients) c.close();
+   * console.log(served); // 2
+   * ```
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<UnixSocket> {
+    for (;;) {
+      if (this.closed) return;
+      let connection: UnixSocket;
+      try {
+        connection = await this.accept();
+      } catch (error) {
+        if (error instanceof ClosedError) return;
+        throw error;
+      }
+      yield connection;
+    }
+  }
+
+  /**
+   * Stops listening; pending `accept` calls reject with a
+   * {@linkcode ClosedError}. The socket file stays on disk; remove it if you
+   * own the path.
+   */
+  close(): void {
+    if (this.#owned.closed) return;
+    this.#reactor?.forget(
+      this.#owned.fd,
+      new ClosedError("Cannot accept: the listener was closed"),
+    );
+    this.#owned.close();
+  }
+
+  /** A connection, `undefined` when none is pending (EAGAIN). */
+  #tryAccept(): UnixSocket | undefined {
+    const lib = libc();
+    const c = lib.platform.constants;
+    const { EINTR, EAGAIN, ECONNABORTED } = lib.platform.errno;
     for (;;) {
       if (this.#owned.closed) {
         throw new ClosedError("Cannot accept: the listener is closed");
@@ -99,19 +203,11 @@ export class UnixListener implements Disposable {
         setNoSigpipe(lib, fd);
         return adoptSocket(fd, this.kind);
       }
-      if (-r === EINTR || -r === ECONNABORTED) continue;
-      if (-r !== EAGAIN) throw systemError(-r, "accept", "Cannot accept");
-      view.setInt32(0, this.#owned.fd, true);
-      view.setInt16(4, c.POLLIN, true);
-      view.setInt16(6, 0, true);
-      const p = lib.poll(pollfd, 1, -1);
-      if (p < 0 && -p !== EINTR) throw systemError(-p, "poll", "Cannot accept");
+      if (-r === EAGAIN) return undefined;
+      if (-r !== EINTR && -r !== ECONNABORTED) {
+        throw systemError(-r, "accept", "Cannot accept");
+      }
     }
-  }
-
-  /** Stops listening. The socket file stays on disk; remove it if you own the path. */
-  close(): void {
-    this.#owned.close();
   }
 
   /** Closes the listener (for `using`). */

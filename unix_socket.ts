@@ -8,6 +8,8 @@
 import { ClosedError, ControlMessageError } from "./errors.ts";
 import { type Libc, libc, systemError } from "./_system.ts";
 import { MAX_IOVECS, Message } from "./_message.ts";
+import { OperationQueue } from "./_queue.ts";
+import { Reactor } from "./_reactor.ts";
 import { OwnedFd } from "./owned_fd.ts";
 import {
   parseControl,
@@ -51,6 +53,23 @@ export interface ReceiveSyncOptions {
   maxFds?: number;
   /** Fail with `EAGAIN` instead of blocking when nothing is queued (`MSG_DONTWAIT`). */
   nonblocking?: boolean;
+}
+
+/** Options for {@linkcode UnixSocket.send}. */
+export interface SendOptions {
+  /**
+   * Aborting rejects the send with the signal's reason, unless bytes already
+   * went out (then the descriptors went too, and the send completes).
+   */
+  signal?: AbortSignal;
+}
+
+/** Options for {@linkcode UnixSocket.receive}. */
+export interface ReceiveOptions {
+  /** As in {@linkcode ReceiveSyncOptions.maxFds}: 0 to 253, default 253. */
+  maxFds?: number;
+  /** Aborting rejects the receive with the signal's reason; nothing is consumed. */
+  signal?: AbortSignal;
 }
 
 /** What one receive delivered. */
@@ -133,6 +152,23 @@ function toBuffers(
   return data;
 }
 
+function checkMaxFds(maxFds: number): void {
+  if (!Number.isInteger(maxFds) || maxFds < 0 || maxFds > SCM_MAX_FD) {
+    throw new RangeError(
+      `Cannot receive: maxFds must be an integer from 0 to ${SCM_MAX_FD}, got ${maxFds}`,
+    );
+  }
+}
+
+function byteLength(buffers: readonly Uint8Array[]): number {
+  let total = 0;
+  for (const buffer of buffers) total += buffer.byteLength;
+  return total;
+}
+
+const NO_DATA_ON_STREAM =
+  "Cannot send file descriptors without data on a stream socket: the kernel would drop them; send at least one byte";
+
 /** Creates sockets for the other modules of fdpass without a public constructor. */
 export let adoptSocket: (fd: OwnedFd, kind: SocketKind) => UnixSocket;
 
@@ -175,6 +211,9 @@ export class UnixSocket implements Disposable {
   #send: Message | undefined;
   #receive: Message | undefined;
   #fds: number[] = [];
+  #sends = new OperationQueue();
+  #receives = new OperationQueue();
+  #reactor: Reactor | undefined;
 
   static {
     adoptSocket = (fd, kind) => new UnixSocket(fd, kind);
@@ -286,9 +325,7 @@ export class UnixSocket implements Disposable {
     if (numbers.length > 0) {
       if (total === 0 && this.kind === "stream") {
         message.release();
-        throw new RangeError(
-          "Cannot send file descriptors without data on a stream socket: the kernel would drop them; send at least one byte",
-        );
+        throw new RangeError(NO_DATA_ON_STREAM);
       }
       message.setRights(numbers);
     } else {
@@ -343,11 +380,7 @@ export class UnixSocket implements Disposable {
   ): ReceiveResult {
     const socket = this.#checkOpen("receive");
     const maxFds = options.maxFds ?? SCM_MAX_FD;
-    if (!Number.isInteger(maxFds) || maxFds < 0 || maxFds > SCM_MAX_FD) {
-      throw new RangeError(
-        `Cannot receive: maxFds must be an integer from 0 to ${SCM_MAX_FD}, got ${maxFds}`,
-      );
-    }
+    checkMaxFds(maxFds);
     const single = buffer instanceof Uint8Array;
     const buffers = single ? undefined : toBuffers(buffer);
     const message = this.#receiveMessage(
@@ -373,6 +406,86 @@ export class UnixSocket implements Disposable {
     }
     if (r < 0) throw systemError(-r, "recvmsg", "Cannot receive");
     return this.#collect(message, r, total, offered);
+  }
+
+  /**
+   * Sends `data` with `fds` attached without blocking the event loop. On a
+   * stream socket it resolves once every byte is written (waiting for the
+   * peer to drain a full buffer); the descriptors travel with the first
+   * chunk only. Sends on one socket run in call order. The descriptors are
+   * borrowed: keep them open until the promise settles.
+   *
+   * @throws {RangeError} {@linkcode TypeError} as {@linkcode UnixSocket.sendSync}, before anything is sent.
+   * @throws {SystemError} when the kernel refuses (`EPIPE`, `EBADF`, ...).
+   * @throws {ClosedError} if the socket is or gets closed.
+   *
+   * @example
+   * ```ts
+   * import { pipe, socketPair } from "./mod.ts";
+   *
+   * const [a, b] = socketPair();
+   * const [r, w] = pipe();
+   * const received = b.receive(new Uint8Array(8));
+   * await a.send(new Uint8Array([1, 2]), [r]);
+   * const { bytes, fds } = await received;
+   * console.log(bytes, fds.length); // 2 1
+   * for (const x of [...fds, a, b, r, w]) x.close();
+   * ```
+   */
+  async send(
+    data: Uint8Array | readonly Uint8Array[],
+    fds: readonly FdLike[] = [],
+    options: SendOptions = {},
+  ): Promise<number> {
+    this.#checkOpen("send");
+    const numbers: number[] = [];
+    checkFds(fds, numbers);
+    const buffers = toBuffers(data);
+    const total = byteLength(buffers);
+    if (numbers.length > 0 && total === 0 && this.kind === "stream") {
+      throw new RangeError(NO_DATA_ON_STREAM);
+    }
+    return await this.#sends.run(
+      options.signal,
+      () => this.#sendAsync(buffers, numbers, total, options.signal),
+    );
+  }
+
+  /**
+   * Receives one message without blocking the event loop: resolves with the
+   * data and descriptors as {@linkcode UnixSocket.receiveSync} does.
+   * Receives on one socket run in call order.
+   *
+   * @throws {ControlMessageError} as {@linkcode UnixSocket.receiveSync}.
+   * @throws {SystemError} when the kernel refuses (`ECONNRESET`, ...).
+   * @throws {ClosedError} if the socket is or gets closed.
+   *
+   * @example Abort a receive that waits too long
+   * ```ts
+   * import { socketPair } from "./mod.ts";
+   *
+   * const [a, b] = socketPair();
+   * try {
+   *   await b.receive(new Uint8Array(8), { signal: AbortSignal.timeout(10) });
+   * } catch (error) {
+   *   console.log((error as Error).name); // TimeoutError
+   * }
+   * a.close();
+   * b.close();
+   * ```
+   */
+  async receive(
+    buffer: Uint8Array | readonly Uint8Array[],
+    options: ReceiveOptions = {},
+  ): Promise<ReceiveResult> {
+    this.#checkOpen("receive");
+    const maxFds = options.maxFds ?? SCM_MAX_FD;
+    checkMaxFds(maxFds);
+    const buffers = toBuffers(buffer);
+    return await this.#receives.run(
+      options.signal,
+      () => this.#receiveAsync(buffers, maxFds, options.signal),
+    );
   }
 
   /**
@@ -413,8 +526,17 @@ export class UnixSocket implements Disposable {
     return this.#address("getpeername");
   }
 
-  /** Closes the socket. Calling it again is a no-op. */
+  /**
+   * Closes the socket. Pending `send`/`receive` calls reject with a
+   * {@linkcode ClosedError}; the descriptor leaves the reactor before it is
+   * closed. Calling it again is a no-op.
+   */
   close(): void {
+    if (this.#owned.closed) return;
+    this.#reactor?.forget(
+      this.#owned.fd,
+      new ClosedError("Cannot complete: the socket was closed"),
+    );
     this.#owned.close();
   }
 
@@ -445,6 +567,71 @@ export class UnixSocket implements Disposable {
       throw new ClosedError(`Cannot ${action}: the socket is closed`);
     }
     return this.#owned.fd;
+  }
+
+  async #sendAsync(
+    buffers: readonly Uint8Array[],
+    fds: readonly number[],
+    total: number,
+    signal: AbortSignal | undefined,
+  ): Promise<number> {
+    const lib = this.#libc;
+    const c = lib.platform.constants;
+    const { EINTR, EAGAIN } = lib.platform.errno;
+    const flags = c.MSG_NOSIGNAL | c.MSG_DONTWAIT;
+    let sent = 0;
+    for (;;) {
+      const socket = this.#checkOpen("send");
+      const message = this.#sendMessage(buffers.length);
+      message.setIovecs(buffers, sent);
+      if (sent === 0 && fds.length > 0) message.setRights(fds);
+      else message.clearControl();
+      const r = lib.sendmsg(socket, message.msghdr, flags);
+      message.release();
+      if (r >= 0) {
+        sent += r;
+        if (sent >= total || this.kind !== "stream") return sent;
+        // The rest goes without descriptors and without abort: once bytes
+        // are out, stopping would leave the peer with a cut message.
+        signal = undefined;
+      } else if (-r === EAGAIN) {
+        await this.#wait(socket, 1, signal);
+      } else if (-r !== EINTR) {
+        throw systemError(-r, "sendmsg", "Cannot send");
+      }
+    }
+  }
+
+  async #receiveAsync(
+    buffers: readonly Uint8Array[],
+    maxFds: number,
+    signal: AbortSignal | undefined,
+  ): Promise<ReceiveResult> {
+    const lib = this.#libc;
+    const c = lib.platform.constants;
+    const { EINTR, EAGAIN } = lib.platform.errno;
+    const offered = rightsSpace(lib.platform, maxFds);
+    const flags = c.MSG_CMSG_CLOEXEC | c.MSG_DONTWAIT;
+    for (;;) {
+      const socket = this.#checkOpen("receive");
+      const message = this.#receiveMessage(buffers.length);
+      const total = message.setIovecs(buffers, 0);
+      message.prepareReceive(offered);
+      const r = lib.recvmsg(socket, message.msghdr, flags);
+      message.release();
+      if (r >= 0) return this.#collect(message, r, total, offered);
+      if (-r === EAGAIN) await this.#wait(socket, 0, signal);
+      else if (-r !== EINTR) throw systemError(-r, "recvmsg", "Cannot receive");
+    }
+  }
+
+  #wait(
+    socket: number,
+    direction: 0 | 1,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    this.#reactor ??= Reactor.get();
+    return this.#reactor.wait(socket, direction, signal);
   }
 
   #sendMessage(iovecs: number): Message {

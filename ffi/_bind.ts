@@ -6,7 +6,7 @@
  */
 
 import type { PlatformLayout } from "../platform/types.ts";
-import type { Libc, RuntimeName } from "./types.ts";
+import type { EpollDelivery, EpollPump, Libc, RuntimeName } from "./types.ts";
 
 /** A bound C function as either runtime returns it. */
 // deno-lint-ignore no-explicit-any
@@ -19,14 +19,20 @@ export function bindLibc(
   symbols: Record<string, Native>,
   readErrno: () => number,
   address: (view: ArrayBufferView) => number,
+  epollPump: (
+    lib: Libc,
+    epfd: number,
+    wakeFd: number,
+    deliver: EpollDelivery,
+  ) => EpollPump,
 ): Libc {
   const s = symbols;
   const { socket, socketpair, bind, listen, accept, connect, sendmsg } = s;
   const { recvmsg, close, shutdown, getsockopt, setsockopt } = s;
   const { getsockname, getpeername, fcntl, read, write, pipe, poll } = s;
-  const { unlink, getpid } = s;
+  const { unlink, getpid, epollCreate, epollCtl, epollWait, eventfd } = s;
   const darwin = platform.os === "darwin";
-  return {
+  const lib: Libc = {
     runtime,
     platform,
     address,
@@ -114,5 +120,23 @@ export function bindLibc(
       return r < 0 ? -readErrno() : r;
     },
     getpid: () => getpid!(),
+    epollCreate: (flags) => {
+      const r = epollCreate!(flags);
+      return r < 0 ? -readErrno() : r;
+    },
+    epollCtl: (epfd, op, fd, event) => {
+      const r = epollCtl!(epfd, op, fd, event);
+      return r < 0 ? -readErrno() : r;
+    },
+    epollWait: (epfd, events, max, timeout) => {
+      const r = epollWait!(epfd, events, max, timeout);
+      return r < 0 ? -readErrno() : r;
+    },
+    eventfd: (initial, flags) => {
+      const r = eventfd!(initial, flags);
+      return r < 0 ? -readErrno() : r;
+    },
+    epollPump: (epfd, wakeFd, deliver) => epollPump(lib, epfd, wakeFd, deliver),
   };
+  return lib;
 }

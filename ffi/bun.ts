@@ -10,7 +10,7 @@ import type { PlatformLayout } from "../platform/types.ts";
 import { bindLibc, type Native } from "./_bind.ts";
 import { FfiUnavailableError } from "./errors.ts";
 import { libcNames, libcSymbols, type NeutralType } from "./symbols.ts";
-import type { Libc } from "./types.ts";
+import type { EpollDelivery, EpollPump, Libc } from "./types.ts";
 
 interface BunFfi {
   dlopen(
@@ -46,6 +46,8 @@ export function openBunLibc(platform: PlatformLayout): Libc {
   const table: Record<string, unknown> = {};
   const rename: Record<string, string> = {};
   for (const [key, spec] of Object.entries(libcSymbols(platform.os))) {
+    // bun:ffi has no nonblocking calls; Bun waits in a Worker instead.
+    if (spec.nonblocking) continue;
     const name = spec.name ?? key;
     rename[name] = key;
     table[name] = {
@@ -54,10 +56,12 @@ export function openBunLibc(platform: PlatformLayout): Libc {
     };
   }
   let raw: Record<string, Native> | undefined;
+  let library = "";
   let lastError: unknown;
   for (const name of libcNames(platform.os, platform.arch)) {
     try {
       raw = ffi.dlopen(name, table).symbols;
+      library = name;
       break;
     } catch (error) {
       lastError = error;
@@ -83,5 +87,64 @@ export function openBunLibc(platform: PlatformLayout): Libc {
     symbols,
     () => read32(errnoPointer, 0),
     (view) => view.byteLength === 0 ? 0 : ptr(view),
+    (lib, epfd, _wakeFd, deliver) => bunEpollPump(lib, library, epfd, deliver),
   );
+}
+
+interface BunWorker {
+  onmessage: ((event: { data: Uint8Array }) => void) | null;
+  postMessage(message: unknown): void;
+  ref(): void;
+  unref(): void;
+}
+
+// The worker blocks in epoll_wait forever and posts each batch of events.
+// Its onmessage is installed synchronously and it has no top-level await:
+// a message posted before a module finishes evaluating is lost.
+const WORKER_SOURCE = `
+import { dlopen } from "bun:ffi";
+let started = false;
+self.onmessage = (event) => {
+  if (started) return;
+  started = true;
+  const { library, epfd, size, max } = event.data;
+  const { symbols } = dlopen(library, {
+    epoll_wait: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
+  });
+  const events = new Uint8Array(new ArrayBuffer(size * max));
+  for (;;) {
+    const n = symbols.epoll_wait(epfd, events, max, -1);
+    if (n > 0) postMessage(events.slice(0, n * size));
+  }
+};
+`;
+
+/**
+ * A Worker blocked in `epoll_wait` reports events with `postMessage`. It is
+ * ref'd while something waits and unref'd otherwise, so an idle process
+ * exits on its own; it never needs waking, since arming and disarming are
+ * `epoll_ctl` calls from the main thread.
+ */
+function bunEpollPump(
+  lib: Libc,
+  library: string,
+  epfd: number,
+  deliver: EpollDelivery,
+): EpollPump {
+  const size = lib.platform.epollEvent!.size;
+  const g = globalThis as unknown as {
+    Worker: new (url: string) => BunWorker;
+    URL: { createObjectURL(blob: Blob): string };
+  };
+  const url = g.URL.createObjectURL(
+    new Blob([WORKER_SOURCE], { type: "application/javascript" }),
+  );
+  const worker = new g.Worker(url);
+  worker.onmessage = (event) => deliver(event.data, event.data.length / size);
+  worker.postMessage({ library, epfd, size, max: 64 });
+  worker.unref();
+  return {
+    resume: () => worker.ref(),
+    pause: () => worker.unref(),
+  };
 }

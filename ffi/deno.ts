@@ -8,7 +8,7 @@
 import type { PlatformLayout } from "../platform/types.ts";
 import { FfiUnavailableError } from "./errors.ts";
 import { libcNames, libcSymbols, type NeutralType } from "./symbols.ts";
-import type { Libc } from "./types.ts";
+import type { EpollDelivery, EpollPump, Libc } from "./types.ts";
 import { bindLibc, type Native } from "./_bind.ts";
 
 type Pointer = object | null;
@@ -50,6 +50,7 @@ export function openDenoLibc(platform: PlatformLayout): Libc {
       name: spec.name ?? key,
       parameters: spec.parameters.map((t) => DENO_TYPES[t]),
       result: DENO_TYPES[spec.result],
+      nonblocking: spec.nonblocking ?? false,
     };
   }
   let symbols: Record<string, Native> | undefined;
@@ -90,5 +91,53 @@ export function openDenoLibc(platform: PlatformLayout): Libc {
       view.byteLength === 0
         ? 0
         : Number(deno.UnsafePointer.value(deno.UnsafePointer.of(view))),
+    (lib, epfd, wakeFd, deliver) =>
+      denoEpollPump(lib, symbols, epfd, wakeFd, deliver),
   );
+}
+
+const MAX_EVENTS = 64;
+
+/**
+ * Keeps one nonblocking `epoll_wait` outstanding while resumed. Its promise
+ * is a ref'd op, so the process stays alive exactly while something waits.
+ * errno of that call lives on the pool thread: a -1 is simply waited again.
+ */
+function denoEpollPump(
+  lib: Libc,
+  symbols: Record<string, Native>,
+  epfd: number,
+  wakeFd: number,
+  deliver: EpollDelivery,
+): EpollPump {
+  const size = lib.platform.epollEvent!.size;
+  // Held by the closure for the pump's lifetime: the pool thread writes here.
+  const events = new Uint8Array(new ArrayBuffer(size * MAX_EVENTS));
+  const one = new Uint8Array(new BigUint64Array([1n]).buffer);
+  const waitAsync = symbols.epollWaitAsync!;
+  let active = false;
+  let running = false;
+  async function loop(): Promise<void> {
+    running = true;
+    try {
+      while (active) {
+        const n: number = await waitAsync(epfd, events, MAX_EVENTS, -1);
+        if (n > 0) deliver(events, n);
+      }
+    } finally {
+      running = false;
+    }
+  }
+  return {
+    resume() {
+      active = true;
+      if (!running) void loop();
+    },
+    pause() {
+      if (!active) return;
+      active = false;
+      // End the outstanding wait so the process may exit.
+      if (running) lib.write(wakeFd, one, 8);
+    },
+  };
 }

@@ -24,10 +24,39 @@ export interface SymbolSpec {
   readonly result: NeutralType;
   /** The exported name, where it differs from the table key. */
   readonly name?: string;
+  /** Deno only: run on a blocking thread and return a Promise (errno is lost). */
+  readonly nonblocking?: boolean;
 }
 
 /** The symbols fdpass binds, keyed by the name the adapters expose. */
 export type SymbolTable = Readonly<Record<string, SymbolSpec>>;
+
+const LINUX_ONLY: SymbolTable = {
+  // int epoll_create1(int flags)
+  epollCreate: { parameters: ["i32"], result: "i32", name: "epoll_create1" },
+  // int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+  epollCtl: {
+    parameters: ["i32", "i32", "i32", "buffer"],
+    result: "i32",
+    name: "epoll_ctl",
+  },
+  // int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
+  epollWait: {
+    parameters: ["i32", "buffer", "i32", "i32"],
+    result: "i32",
+    name: "epoll_wait",
+  },
+  // The same, on Deno's blocking pool: one call stays outstanding while
+  // anything waits for readiness.
+  epollWaitAsync: {
+    parameters: ["i32", "buffer", "i32", "i32"],
+    result: "i32",
+    name: "epoll_wait",
+    nonblocking: true,
+  },
+  // int eventfd(unsigned int initval, int flags)
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+};
 
 /** The libc symbol table for `os`. */
 export function libcSymbols(os: OperatingSystem): SymbolTable {
@@ -92,6 +121,7 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
     unlink: { parameters: ["buffer"], result: "i32" },
     // pid_t getpid(void)
     getpid: { parameters: [], result: "i32" },
+    ...(os === "linux" ? LINUX_ONLY : {}),
     // int *__errno_location(void) (glibc, musl); int *__error(void) (BSDs)
     errno: {
       parameters: [],

@@ -12,6 +12,20 @@ import type { PlatformLayout } from "../platform/types.ts";
 /** Which runtime an adapter binds through. */
 export type RuntimeName = "bun" | "deno";
 
+/**
+ * Delivers epoll events for one epoll set to the main thread: in Deno through
+ * one outstanding nonblocking `epoll_wait`, in Bun through a Worker blocked in
+ * `epoll_wait`. While resumed it keeps the process alive; paused, it lets the
+ * process exit.
+ */
+export interface EpollPump {
+  resume(): void;
+  pause(): void;
+}
+
+/** Receives `count` raw `struct epoll_event`s; the bytes are valid during the call only. */
+export type EpollDelivery = (events: Uint8Array, count: number) => void;
+
 /** libc as fdpass uses it. Buffers are passed by address for the call only. */
 export interface Libc {
   readonly runtime: RuntimeName;
@@ -63,4 +77,19 @@ export interface Libc {
   /** NUL-terminated path bytes. */
   unlink(path: Uint8Array): number;
   getpid(): number;
+  /** Linux only (like the four below). */
+  epollCreate(flags: number): number;
+  epollCtl(epfd: number, op: number, fd: number, event: Uint8Array): number;
+  epollWait(
+    epfd: number,
+    events: Uint8Array,
+    max: number,
+    timeout: number,
+  ): number;
+  eventfd(initial: number, flags: number): number;
+  /**
+   * Starts delivering events of `epfd` (paused); `wakeFd` is an eventfd in
+   * the set that `pause()` may write to end an outstanding wait.
+   */
+  epollPump(epfd: number, wakeFd: number, deliver: EpollDelivery): EpollPump;
 }

@@ -49,6 +49,21 @@ const CONSTANTS: SocketConstants = {
   POLLOUT: 0x4,
 };
 
+const EPOLL = {
+  EPOLLIN: 0x1,
+  EPOLLOUT: 0x4,
+  EPOLLERR: 0x8,
+  EPOLLHUP: 0x10,
+  EPOLLRDHUP: 0x2000,
+  EPOLLONESHOT: 0x4000_0000,
+  EPOLL_CTL_ADD: 1,
+  EPOLL_CTL_DEL: 2,
+  EPOLL_CTL_MOD: 3,
+  EPOLL_CLOEXEC: 0o2000000,
+  EFD_CLOEXEC: 0o2000000,
+  EFD_NONBLOCK: 0o4000,
+} as const;
+
 function linux(arch: Architecture): PlatformLayout {
   return {
     name: `linux-${arch}`,
@@ -87,9 +102,12 @@ function linux(arch: Architecture): PlatformLayout {
       abstract: true,
     },
     // x86_64 declares struct epoll_event packed (12 bytes); aarch64 does not.
-    epollEvent: arch === "x86_64"
-      ? { size: 12, events: 0, data: 4 }
-      : { size: 16, events: 0, data: 8 },
+    epollEvent: {
+      ...(arch === "x86_64"
+        ? { size: 12, events: 0, data: 4 }
+        : { size: 16, events: 0, data: 8 }),
+      ...EPOLL,
+    },
     constants: CONSTANTS,
     errno: LINUX_ERRNO,
     maxFds: 253,

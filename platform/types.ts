@@ -59,11 +59,23 @@ export interface SockaddrUnLayout {
   readonly abstract: boolean;
 }
 
-/** Layout of `struct epoll_event` (Linux only). */
+/** Layout of `struct epoll_event` and the epoll constants (Linux only). */
 export interface EpollEventLayout {
   readonly size: number;
   readonly events: number;
   readonly data: number;
+  readonly EPOLLIN: number;
+  readonly EPOLLOUT: number;
+  readonly EPOLLERR: number;
+  readonly EPOLLHUP: number;
+  readonly EPOLLRDHUP: number;
+  readonly EPOLLONESHOT: number;
+  readonly EPOLL_CTL_ADD: number;
+  readonly EPOLL_CTL_DEL: number;
+  readonly EPOLL_CTL_MOD: number;
+  readonly EPOLL_CLOEXEC: number;
+  readonly EFD_CLOEXEC: number;
+  readonly EFD_NONBLOCK: number;
 }
 
 /** Socket, message and option constants. `0` means the platform has none. */

@@ -1,0 +1,53 @@
+/**
+ * Internal: runs one socket's operations of one direction in call order.
+ * An operation whose signal aborts while it is still queued rejects at once.
+ *
+ * @module
+ */
+
+const ignore = (): void => {};
+
+export class OperationQueue {
+  #tail: Promise<void> = Promise.resolve();
+  #idle = true;
+
+  /** Runs `operation` after every operation queued before it. */
+  run<T>(
+    signal: AbortSignal | undefined,
+    operation: () => Promise<T>,
+  ): Promise<T> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#idle) {
+      // Nothing queued: start now, without waiting for a microtask turn.
+      this.#idle = false;
+      const result = operation();
+      const tail = result.then(ignore, ignore);
+      this.#tail = tail;
+      void tail.then(() => {
+        if (this.#tail === tail) this.#idle = true;
+      });
+      return result;
+    }
+    return new Promise<T>((resolve, reject) => {
+      let cancelled = false;
+      const onAbort = (): void => {
+        cancelled = true;
+        reject(signal!.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const tail = this.#tail.then(async () => {
+        signal?.removeEventListener("abort", onAbort);
+        if (cancelled) return;
+        try {
+          resolve(await operation());
+        } catch (error) {
+          reject(error);
+        }
+      });
+      this.#tail = tail;
+      void tail.then(() => {
+        if (this.#tail === tail) this.#idle = true;
+      });
+    });
+  }
+}

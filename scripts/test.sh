@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole check, as CI runs it: static checks, then the suite in Deno and in Bun.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=node_modules/.bin
+step() { printf '\n== %s\n' "$*"; }
+
+step "deno fmt --check";           $BIN/deno fmt --check
+step "deno lint";                  $BIN/deno lint
+step "deno check";                 $BIN/deno check mod.ts platform/mod.ts tests/ examples/ bench/*.ts
+step "tsc --noEmit (Bun types)";   $BIN/tsc -p tsconfig.json
+step "deno doc --lint";            $BIN/deno doc --lint mod.ts platform/mod.ts
+step "deno publish --dry-run";     $BIN/deno publish --dry-run --allow-dirty
+step "doc examples (deno test --doc)"
+$BIN/deno test --doc --allow-ffi --no-run mod.ts >/dev/null
+$BIN/deno test --doc --allow-ffi $(git ls-files '*.ts' | grep -v -e '^tests/' -e '^bench/' -e '^examples/' -e '^scripts/')
+step "tests under Deno"
+$BIN/deno test --allow-ffi --allow-read --allow-write --allow-run --allow-env --allow-sys tests/
+step "tests under Bun"
+$BIN/bun test --timeout 60000
