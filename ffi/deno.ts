@@ -129,11 +129,11 @@ function denoEpollPump(
     }
   }
   return {
-    resume() {
+    resume(): void {
       active = true;
       if (!running) void loop();
     },
-    pause() {
+    pause(): void {
       if (!active) return;
       active = false;
       // End the outstanding wait so the process may exit.
