@@ -1,20 +1,23 @@
 /**
  * Internal: one reusable `msghdr` + `iovec[]` + control buffer, built once per
- * socket and direction. The object owns the memory whose addresses it writes
- * into the `msghdr`, and it holds the caller's data buffers in `held` while a
- * call is in flight, so neither runtime can free what the kernel will touch.
+ * socket and direction, so the hot path allocates nothing and touches one
+ * small buffer. The object owns the memory whose addresses it writes into the
+ * `msghdr`; the caller's data buffers are arguments of the synchronous
+ * syscall that uses their addresses, so they are reachable until it returns.
+ *
+ * All offsets are precomputed from the layout in 32-bit words: the targets are
+ * little-endian, so a 64-bit field is its low word then a zero high word.
  *
  * @module
  */
 
 import type { Libc } from "./ffi/types.ts";
-import { encodeRights } from "./platform/cmsg.ts";
-import { encodeIovec, readControllen } from "./platform/msghdr.ts";
+import { cmsgSpace } from "./platform/cmsg.ts";
 import type { PlatformLayout } from "./platform/types.ts";
-import { writeWord } from "./platform/words.ts";
 
 const MSGHDR_BYTES = 64;
 const INLINE_IOVECS = 16;
+const TWO_32 = 0x1_0000_0000;
 
 /** The most iovecs one message may carry (Linux and BSD `IOV_MAX`). */
 export const MAX_IOVECS = 1024;
@@ -27,30 +30,52 @@ export class Message {
   readonly view: DataView;
   /** The `msghdr` itself, passed to sendmsg/recvmsg. */
   readonly msghdr: Uint8Array;
+  readonly u32: Uint32Array;
+  readonly i32: Int32Array;
+  /** Byte offset of the control buffer. */
   readonly controlOffset: number;
-  readonly controlCapacity = CONTROL_BYTES;
-  /** The buffers whose addresses sit in the iovecs right now. */
-  held: readonly Uint8Array[] = [];
-  #iovCapacity: number;
-  #iovOffset = MSGHDR_BYTES;
-  #base: number;
-  #libc: Libc;
-  #bytes: Uint8Array;
+  readonly #iovCapacity: number;
+  readonly #iovWord: number;
+  readonly #iovlenWord: number;
+  readonly #controllenWord: number;
+  readonly #flagsWord: number;
+  readonly #cmsgLenWord: number;
+  readonly #cmsgDataWord: number;
+  readonly #cmsgDataOffset: number;
+  readonly #cmsgAlign: number;
+  readonly #address: (view: ArrayBufferView) => number;
 
   constructor(lib: Libc, iovecs = INLINE_IOVECS) {
-    this.#libc = lib;
-    this.layout = lib.platform;
+    const layout = lib.platform;
+    const m = layout.msghdr;
+    const h = layout.cmsghdr;
+    this.layout = layout;
+    this.#address = lib.address;
     this.#iovCapacity = iovecs;
-    this.controlOffset = MSGHDR_BYTES + iovecs * lib.platform.iovecSize;
+    this.controlOffset = MSGHDR_BYTES + iovecs * layout.iovecSize;
     // A fresh ArrayBuffer (never a small inline typed array): its storage
     // does not move, so the address taken here stays valid while `this` lives.
     const buffer = new ArrayBuffer(this.controlOffset + CONTROL_BYTES);
-    this.#bytes = new Uint8Array(buffer);
+    const bytes = new Uint8Array(buffer);
     this.view = new DataView(buffer);
-    this.msghdr = this.#bytes.subarray(0, lib.platform.msghdr.size);
-    this.#base = lib.address(this.#bytes);
-    const m = this.layout.msghdr;
-    writeWord(this.view, m.iov, this.#base + this.#iovOffset, 8);
+    this.u32 = new Uint32Array(buffer);
+    this.i32 = new Int32Array(buffer);
+    this.msghdr = bytes.subarray(0, m.size);
+    this.#iovWord = MSGHDR_BYTES / 4;
+    this.#iovlenWord = m.iovlen / 4;
+    this.#controllenWord = m.controllen / 4;
+    this.#flagsWord = m.flags / 4;
+    this.#cmsgLenWord = this.controlOffset / 4;
+    this.#cmsgDataOffset = h.dataOffset;
+    this.#cmsgDataWord = (this.controlOffset + h.dataOffset) / 4;
+    this.#cmsgAlign = h.align;
+    const base = lib.address(bytes);
+    this.#writeAddress(m.iov / 4, base + MSGHDR_BYTES);
+    // msg_control always points at the buffer; msg_controllen 0 means none.
+    this.#writeAddress(m.control / 4, base + this.controlOffset);
+    // The SCM_RIGHTS header is the same for every send.
+    this.i32[(this.controlOffset + h.level) / 4] = layout.constants.SOL_SOCKET;
+    this.i32[(this.controlOffset + h.type) / 4] = layout.constants.SCM_RIGHTS;
   }
 
   /** Whether `count` iovecs fit; otherwise the caller builds a larger Message. */
@@ -58,13 +83,24 @@ export class Message {
     return count <= this.#iovCapacity;
   }
 
+  /** Points the iovec at one buffer: the common case. Returns its length. */
+  setIovec(buffer: Uint8Array): number {
+    const length = buffer.byteLength;
+    this.#writeAddress(this.#iovWord, length === 0 ? 0 : this.#address(buffer));
+    const u32 = this.u32;
+    u32[this.#iovWord + 2] = length;
+    u32[this.#iovWord + 3] = 0;
+    u32[this.#iovlenWord] = 1;
+    return length;
+  }
+
   /**
    * Points the iovecs at `buffers`, skipping the first `skip` bytes (for the
    * rest of a partly sent stream message). Returns the bytes covered.
    */
   setIovecs(buffers: readonly Uint8Array[], skip: number): number {
-    const lib = this.#libc;
-    const size = this.layout.iovecSize;
+    const u32 = this.u32;
+    let word = this.#iovWord;
     let count = 0;
     let total = 0;
     for (const buffer of buffers) {
@@ -73,69 +109,66 @@ export class Message {
         skip -= length;
         continue;
       }
-      let base = length === 0 ? 0 : lib.address(buffer);
-      if (skip > 0) {
-        base += skip;
-        length -= skip;
-        skip = 0;
-      }
-      encodeIovec(this.view, this.#iovOffset + count * size, base, length);
+      const base = length === 0 ? 0 : this.#address(buffer) + skip;
+      length -= skip;
+      skip = 0;
+      this.#writeAddress(word, base);
+      u32[word + 2] = length;
+      u32[word + 3] = 0;
+      word += 4;
       count++;
       total += length;
     }
-    const m = this.layout.msghdr;
-    writeWord(this.view, m.iovlen, count, m.iovlenSize);
-    this.held = buffers;
+    u32[this.#iovlenWord] = count;
     return total;
   }
 
-  /** Points the iovec at one buffer: the common case, without a loop. */
-  setIovec(buffer: Uint8Array): number {
-    const length = buffer.byteLength;
-    const base = length === 0 ? 0 : this.#libc.address(buffer);
-    encodeIovec(this.view, this.#iovOffset, base, length);
-    const m = this.layout.msghdr;
-    writeWord(this.view, m.iovlen, 1, m.iovlenSize);
-    this.held = [buffer];
-    return length;
-  }
-
-  /** Attaches one SCM_RIGHTS message with `fds` (at least one). */
+  /** Attaches one SCM_RIGHTS message carrying `fds` (1 to 253 numbers). */
   setRights(fds: readonly number[]): void {
-    const length = encodeRights(
-      this.view,
-      this.controlOffset,
-      fds,
-      this.layout,
-    );
-    this.#setControl(this.#base + this.controlOffset, length);
+    const n = fds.length;
+    const i32 = this.i32;
+    const data = this.#cmsgDataWord;
+    for (let i = 0; i < n; i++) i32[data + i] = fds[i]!;
+    const payload = 4 * n;
+    const space = this.#cmsgDataOffset + ((payload + this.#cmsgAlign - 1) & -this.#cmsgAlign);
+    // Zero the alignment padding after the last fd.
+    for (let at = data + n; at < this.#cmsgLenWord + space / 4; at++) i32[at] = 0;
+    this.u32[this.#cmsgLenWord] = this.#cmsgDataOffset + payload;
+    // cmsg_len and msg_controllen are 8 bytes on Linux: high words stay 0.
+    this.u32[this.#controllenWord] = space;
   }
 
-  /** Sends or receives without control data. */
+  /** Sends without control data. */
   clearControl(): void {
-    this.#setControl(0, 0);
+    this.u32[this.#controllenWord] = 0;
   }
 
   /** Offers `length` bytes of control buffer to recvmsg and clears msg_flags. */
   prepareReceive(length: number): void {
-    this.#setControl(this.#base + this.controlOffset, length);
-    this.view.setInt32(this.layout.msghdr.flags, 0, true);
+    const u32 = this.u32;
+    u32[this.#controllenWord] = length;
+    u32[this.#controllenWord + 1] = 0;
+    u32[this.#flagsWord] = 0;
   }
 
   /** `msg_controllen` as recvmsg left it, clamped to what was offered. */
   receivedControlLength(offered: number): number {
-    const length = readControllen(this.view, 0, this.layout);
+    const length = this.u32[this.#controllenWord]!;
     return length < offered ? length : offered;
   }
 
-  /** Drops references to the caller's buffers once the call is over. */
-  release(): void {
-    this.held = [];
+  /** `msg_flags` as recvmsg left it. */
+  receivedFlags(): number {
+    return this.i32[this.#flagsWord]!;
   }
 
-  #setControl(address: number, length: number): void {
-    const m = this.layout.msghdr;
-    writeWord(this.view, m.control, address, 8);
-    writeWord(this.view, m.controllen, length, m.controllenSize);
+  #writeAddress(word: number, address: number): void {
+    this.u32[word] = address % TWO_32;
+    this.u32[word + 1] = Math.floor(address / TWO_32);
   }
+}
+
+/** Control bytes to offer for `maxFds` descriptors. */
+export function controlSpace(layout: PlatformLayout, maxFds: number): number {
+  return cmsgSpace(layout.cmsghdr, 4 * maxFds);
 }

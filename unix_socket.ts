@@ -7,16 +7,14 @@
 
 import { ClosedError, ControlMessageError } from "./errors.ts";
 import { type Libc, libc, systemError } from "./_system.ts";
-import { MAX_IOVECS, Message } from "./_message.ts";
+import { controlSpace, MAX_IOVECS, Message } from "./_message.ts";
 import { OperationQueue } from "./_queue.ts";
 import { Reactor } from "./_reactor.ts";
 import { OwnedFd } from "./owned_fd.ts";
 import {
   parseControl,
   type ParsedControl,
-  rightsSpace,
 } from "./platform/cmsg.ts";
-import { readMsgFlags } from "./platform/msghdr.ts";
 import { decodeSockaddrUn, encodeSockaddrUn } from "./platform/sockaddr.ts";
 import type { PlatformLayout } from "./platform/types.ts";
 
@@ -166,8 +164,31 @@ function byteLength(buffers: readonly Uint8Array[]): number {
   return total;
 }
 
+const NO_FDS: readonly FdLike[] = [];
+
 const NO_DATA_ON_STREAM =
   "Cannot send file descriptors without data on a stream socket: the kernel would drop them; send at least one byte";
+
+/**
+ * Event-loop turns an async operation retries its syscall before it arms the
+ * reactor. A peer that answers within a few microseconds is then caught
+ * without the reactor's thread hop (a Worker message in Bun, a pool thread
+ * in Deno), which halves round trips; other tasks still run between turns,
+ * and a socket that stays idle costs nothing once the turns are spent.
+ */
+const SPIN_TURNS = 32;
+
+/** Immediate retries (each after `sched_yield`) before the first turn. */
+const YIELD_RETRIES = 2;
+
+function spin(signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    setImmediate(() => {
+      if (signal?.aborted) reject(signal.reason);
+      else resolve();
+    });
+  });
+}
 
 /** Creates sockets for the other modules of fdpass without a public constructor. */
 export let adoptSocket: (fd: OwnedFd, kind: SocketKind) => UnixSocket;
@@ -211,6 +232,7 @@ export class UnixSocket implements Disposable {
   #send: Message | undefined;
   #receive: Message | undefined;
   #fds: number[] = [];
+  #parsed: ParsedControl = { fds: [], credentials: null, malformed: false };
   #sends = new OperationQueue();
   #receives = new OperationQueue();
   #reactor: Reactor | undefined;
@@ -308,12 +330,12 @@ export class UnixSocket implements Disposable {
    */
   sendSync(
     data: Uint8Array | readonly Uint8Array[],
-    fds: readonly FdLike[] = [],
-    options: SendSyncOptions = {},
+    fds?: readonly FdLike[],
+    options?: SendSyncOptions,
   ): number {
     const socket = this.#checkOpen("send");
     const numbers = this.#fds;
-    checkFds(fds, numbers);
+    checkFds(fds ?? NO_FDS, numbers);
     const single = data instanceof Uint8Array;
     const buffers = single ? undefined : toBuffers(data);
     const message = this.#sendMessage(
@@ -324,7 +346,6 @@ export class UnixSocket implements Disposable {
       : message.setIovecs(buffers!, 0);
     if (numbers.length > 0) {
       if (total === 0 && this.kind === "stream") {
-        message.release();
         throw new RangeError(NO_DATA_ON_STREAM);
       }
       message.setRights(numbers);
@@ -334,27 +355,22 @@ export class UnixSocket implements Disposable {
     const lib = this.#libc;
     const c = lib.platform.constants;
     const EINTR = lib.platform.errno.EINTR;
-    const flags = c.MSG_NOSIGNAL | (options.nonblocking ? c.MSG_DONTWAIT : 0);
+    const nonblocking = options?.nonblocking === true;
+    const flags = c.MSG_NOSIGNAL | (nonblocking ? c.MSG_DONTWAIT : 0);
     let sent = 0;
-    try {
-      for (;;) {
-        const r = lib.sendmsg(socket, message.msghdr, flags);
-        if (r >= 0) {
-          sent += r;
-          // The descriptors went with the first byte; never send them twice.
-          if (
-            sent >= total || this.kind !== "stream" || options.nonblocking
-          ) break;
-          message.clearControl();
-          message.setIovecs(buffers ?? [data as Uint8Array], sent);
-        } else if (-r !== EINTR) {
-          // Part of a stream message went out before the buffer filled.
-          if (sent > 0 && -r === lib.platform.errno.EAGAIN) break;
-          throw systemError(-r, "sendmsg", "Cannot send");
-        }
+    for (;;) {
+      const r = lib.sendmsg(socket, message.msghdr, flags);
+      if (r >= 0) {
+        sent += r;
+        // The descriptors went with the first byte; never send them twice.
+        if (sent >= total || this.kind !== "stream" || nonblocking) break;
+        message.clearControl();
+        message.setIovecs(buffers ?? [data as Uint8Array], sent);
+      } else if (-r !== EINTR) {
+        // Part of a stream message went out before the buffer filled.
+        if (sent > 0 && -r === lib.platform.errno.EAGAIN) break;
+        throw systemError(-r, "sendmsg", "Cannot send");
       }
-    } finally {
-      message.release();
     }
     return sent;
   }
@@ -376,10 +392,10 @@ export class UnixSocket implements Disposable {
    */
   receiveSync(
     buffer: Uint8Array | readonly Uint8Array[],
-    options: ReceiveSyncOptions = {},
+    options?: ReceiveSyncOptions,
   ): ReceiveResult {
     const socket = this.#checkOpen("receive");
-    const maxFds = options.maxFds ?? SCM_MAX_FD;
+    const maxFds = options?.maxFds ?? SCM_MAX_FD;
     checkMaxFds(maxFds);
     const single = buffer instanceof Uint8Array;
     const buffers = single ? undefined : toBuffers(buffer);
@@ -392,18 +408,14 @@ export class UnixSocket implements Disposable {
     const lib = this.#libc;
     const c = lib.platform.constants;
     const EINTR = lib.platform.errno.EINTR;
-    const offered = rightsSpace(lib.platform, maxFds);
+    const offered = controlSpace(lib.platform, maxFds);
     const flags = c.MSG_CMSG_CLOEXEC |
-      (options.nonblocking ? c.MSG_DONTWAIT : 0);
+      (options?.nonblocking === true ? c.MSG_DONTWAIT : 0);
     let r: number;
-    try {
-      do {
-        message.prepareReceive(offered);
-        r = lib.recvmsg(socket, message.msghdr, flags);
-      } while (r === -EINTR);
-    } finally {
-      message.release();
-    }
+    do {
+      message.prepareReceive(offered);
+      r = lib.recvmsg(socket, message.msghdr, flags);
+    } while (r === -EINTR);
     if (r < 0) throw systemError(-r, "recvmsg", "Cannot receive");
     return this.#collect(message, r, total, offered);
   }
@@ -580,6 +592,7 @@ export class UnixSocket implements Disposable {
     const { EINTR, EAGAIN } = lib.platform.errno;
     const flags = c.MSG_NOSIGNAL | c.MSG_DONTWAIT;
     let sent = 0;
+    let spins = 0;
     for (;;) {
       const socket = this.#checkOpen("send");
       const message = this.#sendMessage(buffers.length);
@@ -587,7 +600,6 @@ export class UnixSocket implements Disposable {
       if (sent === 0 && fds.length > 0) message.setRights(fds);
       else message.clearControl();
       const r = lib.sendmsg(socket, message.msghdr, flags);
-      message.release();
       if (r >= 0) {
         sent += r;
         if (sent >= total || this.kind !== "stream") return sent;
@@ -595,7 +607,8 @@ export class UnixSocket implements Disposable {
         // are out, stopping would leave the peer with a cut message.
         signal = undefined;
       } else if (-r === EAGAIN) {
-        await this.#wait(socket, 1, signal);
+        const wait = this.#wait(socket, 1, signal, spins++);
+        if (wait !== undefined) await wait;
       } else if (-r !== EINTR) {
         throw systemError(-r, "sendmsg", "Cannot send");
       }
@@ -610,26 +623,38 @@ export class UnixSocket implements Disposable {
     const lib = this.#libc;
     const c = lib.platform.constants;
     const { EINTR, EAGAIN } = lib.platform.errno;
-    const offered = rightsSpace(lib.platform, maxFds);
+    const offered = controlSpace(lib.platform, maxFds);
     const flags = c.MSG_CMSG_CLOEXEC | c.MSG_DONTWAIT;
+    let spins = 0;
     for (;;) {
       const socket = this.#checkOpen("receive");
       const message = this.#receiveMessage(buffers.length);
       const total = message.setIovecs(buffers, 0);
       message.prepareReceive(offered);
       const r = lib.recvmsg(socket, message.msghdr, flags);
-      message.release();
       if (r >= 0) return this.#collect(message, r, total, offered);
-      if (-r === EAGAIN) await this.#wait(socket, 0, signal);
-      else if (-r !== EINTR) throw systemError(-r, "recvmsg", "Cannot receive");
+      if (-r === EAGAIN) {
+        const wait = this.#wait(socket, 0, signal, spins++);
+        if (wait !== undefined) await wait;
+      } else if (-r !== EINTR) {
+        throw systemError(-r, "recvmsg", "Cannot receive");
+      }
     }
   }
 
+  /** `undefined`: retry the syscall at once. */
   #wait(
     socket: number,
     direction: 0 | 1,
     signal: AbortSignal | undefined,
-  ): Promise<void> {
+    spins: number,
+  ): Promise<void> | undefined {
+    if (spins < YIELD_RETRIES + SPIN_TURNS) {
+      // On a shared CPU the peer may be runnable but waiting for us.
+      this.#libc.schedYield();
+      if (spins < YIELD_RETRIES) return undefined;
+      return spin(signal);
+    }
     this.#reactor ??= Reactor.get();
     return this.#reactor.wait(socket, direction, signal);
   }
@@ -672,7 +697,7 @@ export class UnixSocket implements Disposable {
       for (const fd of parsed.fds) fds.push(new OwnedFd(fd));
       malformed = parsed.malformed;
     }
-    const flags = readMsgFlags(message.view, 0, layout);
+    const flags = message.receivedFlags();
     const c = layout.constants;
     if ((flags & c.MSG_CTRUNC) !== 0 || malformed) {
       for (const fd of fds) fd.close();

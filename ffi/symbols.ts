@@ -119,6 +119,8 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
     poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
     // int unlink(const char *path)
     unlink: { parameters: ["buffer"], result: "i32" },
+    // int sched_yield(void)
+    schedYield: { parameters: [], result: "i32", name: "sched_yield" },
     // pid_t getpid(void)
     getpid: { parameters: [], result: "i32" },
     ...(os === "linux" ? LINUX_ONLY : {}),

@@ -77,6 +77,8 @@ export interface Libc {
   /** NUL-terminated path bytes. */
   unlink(path: Uint8Array): number;
   getpid(): number;
+  /** Lets another runnable thread on this CPU go first. */
+  schedYield(): number;
   /** Linux only (like the four below). */
   epollCreate(flags: number): number;
   epollCtl(epfd: number, op: number, fd: number, event: Uint8Array): number;
