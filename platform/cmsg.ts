@@ -62,8 +62,11 @@ export function encodeRights(
 
 /** Sender credentials carried by an SCM_CREDENTIALS message (Linux). */
 export interface Credentials {
+  /** Process ID of the sender. */
   readonly pid: number;
+  /** User ID of the sender. */
   readonly uid: number;
+  /** Group ID of the sender. */
   readonly gid: number;
 }
 

@@ -9,11 +9,17 @@ import { readWord, writeWord } from "./words.ts";
 
 /** Field values of one `struct msghdr`; addresses are plain numbers. */
 export interface MsghdrFields {
+  /** `msg_name` address. */
   name: number;
+  /** `msg_namelen`. */
   namelen: number;
+  /** `msg_iov` address. */
   iov: number;
+  /** `msg_iovlen`: iovec count. */
   iovlen: number;
+  /** `msg_control` address. */
   control: number;
+  /** `msg_controllen`. */
   controllen: number;
 }
 

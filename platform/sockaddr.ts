@@ -9,7 +9,9 @@ import type { PlatformLayout } from "./types.ts";
 
 /** An encoded address and the `addrlen` to pass with it. */
 export interface EncodedSockaddr {
+  /** The whole `sockaddr_un`. */
   readonly bytes: Uint8Array;
+  /** The `addrlen` to pass with it. */
   readonly length: number;
 }
 

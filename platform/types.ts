@@ -16,17 +16,25 @@ export type Architecture = "x86_64" | "aarch64";
 
 /** Byte offsets of the fields of `struct msghdr`. */
 export interface MsghdrLayout {
+  /** `sizeof(struct msghdr)`. */
   readonly size: number;
+  /** Offset of `msg_name`. */
   readonly name: number;
+  /** Offset of `msg_namelen` (a `socklen_t`). */
   readonly namelen: number;
+  /** Offset of `msg_iov`. */
   readonly iov: number;
+  /** Offset of `msg_iovlen`. */
   readonly iovlen: number;
   /** 8 where `msg_iovlen` is a `size_t`, 4 where it is an `int`. */
   readonly iovlenSize: 4 | 8;
+  /** Offset of `msg_control`. */
   readonly control: number;
+  /** Offset of `msg_controllen`. */
   readonly controllen: number;
   /** 8 where `msg_controllen` is a `size_t`, 4 where it is a `socklen_t`. */
   readonly controllenSize: 4 | 8;
+  /** Offset of `msg_flags`. */
   readonly flags: number;
 }
 
@@ -36,7 +44,9 @@ export interface CmsghdrLayout {
   readonly size: number;
   /** Size of `cmsg_len`: 8 (`size_t`) on Linux, 4 (`socklen_t`) on the BSDs. */
   readonly lenSize: 4 | 8;
+  /** Offset of `cmsg_level`. */
   readonly level: number;
+  /** Offset of `cmsg_type`. */
   readonly type: number;
   /** `CMSG_DATA(cmsg) - cmsg`. */
   readonly dataOffset: number;
@@ -46,12 +56,15 @@ export interface CmsghdrLayout {
 
 /** Layout of `struct sockaddr_un`. */
 export interface SockaddrUnLayout {
+  /** `sizeof(struct sockaddr_un)`. */
   readonly size: number;
   /** Offset of `sun_len` (BSDs) or -1 where there is none (Linux). */
   readonly len: number;
+  /** Offset of `sun_family`. */
   readonly family: number;
   /** Size of `sun_family`: 2 on Linux, 1 on the BSDs. */
   readonly familySize: 1 | 2;
+  /** Offset of `sun_path`. */
   readonly path: number;
   /** Bytes of `sun_path`. */
   readonly pathSize: number;
@@ -61,77 +74,137 @@ export interface SockaddrUnLayout {
 
 /** Layout of `struct epoll_event` and the epoll constants (Linux only). */
 export interface EpollEventLayout {
+  /** `sizeof(struct epoll_event)`: 12 on x86_64 (packed), 16 on aarch64. */
   readonly size: number;
+  /** Offset of `events`. */
   readonly events: number;
+  /** Offset of `data` (64 bits). */
   readonly data: number;
+  /** `EPOLLIN` (0 where the platform has none). */
   readonly EPOLLIN: number;
+  /** `EPOLLOUT` (0 where the platform has none). */
   readonly EPOLLOUT: number;
+  /** `EPOLLERR` (0 where the platform has none). */
   readonly EPOLLERR: number;
+  /** `EPOLLHUP` (0 where the platform has none). */
   readonly EPOLLHUP: number;
+  /** `EPOLLRDHUP` (0 where the platform has none). */
   readonly EPOLLRDHUP: number;
+  /** `EPOLLONESHOT` (0 where the platform has none). */
   readonly EPOLLONESHOT: number;
+  /** `EPOLL_CTL_ADD` (0 where the platform has none). */
   readonly EPOLL_CTL_ADD: number;
+  /** `EPOLL_CTL_DEL` (0 where the platform has none). */
   readonly EPOLL_CTL_DEL: number;
+  /** `EPOLL_CTL_MOD` (0 where the platform has none). */
   readonly EPOLL_CTL_MOD: number;
+  /** `EPOLL_CLOEXEC` (0 where the platform has none). */
   readonly EPOLL_CLOEXEC: number;
+  /** `EFD_CLOEXEC` (0 where the platform has none). */
   readonly EFD_CLOEXEC: number;
+  /** `EFD_NONBLOCK` (0 where the platform has none). */
   readonly EFD_NONBLOCK: number;
 }
 
 /** Socket, message and option constants. `0` means the platform has none. */
 export interface SocketConstants {
+  /** `AF_UNIX` (0 where the platform has none). */
   readonly AF_UNIX: number;
+  /** `SOCK_STREAM` (0 where the platform has none). */
   readonly SOCK_STREAM: number;
+  /** `SOCK_DGRAM` (0 where the platform has none). */
   readonly SOCK_DGRAM: number;
+  /** `SOCK_SEQPACKET` (0 where the platform has none). */
   readonly SOCK_SEQPACKET: number;
+  /** `SOCK_NONBLOCK` (0 where the platform has none). */
   readonly SOCK_NONBLOCK: number;
+  /** `SOCK_CLOEXEC` (0 where the platform has none). */
   readonly SOCK_CLOEXEC: number;
+  /** `SOL_SOCKET` (0 where the platform has none). */
   readonly SOL_SOCKET: number;
+  /** `SCM_RIGHTS` (0 where the platform has none). */
   readonly SCM_RIGHTS: number;
+  /** `SCM_CREDENTIALS` (0 where the platform has none). */
   readonly SCM_CREDENTIALS: number;
+  /** `SO_TYPE` (0 where the platform has none). */
   readonly SO_TYPE: number;
+  /** `SO_ERROR` (0 where the platform has none). */
   readonly SO_ERROR: number;
+  /** `SO_SNDBUF` (0 where the platform has none). */
   readonly SO_SNDBUF: number;
+  /** `SO_RCVBUF` (0 where the platform has none). */
   readonly SO_RCVBUF: number;
+  /** `SO_PASSCRED` (0 where the platform has none). */
   readonly SO_PASSCRED: number;
+  /** `SO_PEERCRED` (0 where the platform has none). */
   readonly SO_PEERCRED: number;
+  /** `SO_NOSIGPIPE` (0 where the platform has none). */
   readonly SO_NOSIGPIPE: number;
+  /** `MSG_PEEK` (0 where the platform has none). */
   readonly MSG_PEEK: number;
+  /** `MSG_CTRUNC` (0 where the platform has none). */
   readonly MSG_CTRUNC: number;
+  /** `MSG_TRUNC` (0 where the platform has none). */
   readonly MSG_TRUNC: number;
+  /** `MSG_DONTWAIT` (0 where the platform has none). */
   readonly MSG_DONTWAIT: number;
+  /** `MSG_WAITALL` (0 where the platform has none). */
   readonly MSG_WAITALL: number;
+  /** `MSG_NOSIGNAL` (0 where the platform has none). */
   readonly MSG_NOSIGNAL: number;
+  /** `MSG_CMSG_CLOEXEC` (0 where the platform has none). */
   readonly MSG_CMSG_CLOEXEC: number;
+  /** `SHUT_RD` (0 where the platform has none). */
   readonly SHUT_RD: number;
+  /** `SHUT_WR` (0 where the platform has none). */
   readonly SHUT_WR: number;
+  /** `SHUT_RDWR` (0 where the platform has none). */
   readonly SHUT_RDWR: number;
+  /** `F_GETFD` (0 where the platform has none). */
   readonly F_GETFD: number;
+  /** `F_SETFD` (0 where the platform has none). */
   readonly F_SETFD: number;
+  /** `F_GETFL` (0 where the platform has none). */
   readonly F_GETFL: number;
+  /** `F_SETFL` (0 where the platform has none). */
   readonly F_SETFL: number;
+  /** `F_DUPFD_CLOEXEC` (0 where the platform has none). */
   readonly F_DUPFD_CLOEXEC: number;
+  /** `FD_CLOEXEC` (0 where the platform has none). */
   readonly FD_CLOEXEC: number;
+  /** `O_NONBLOCK` (0 where the platform has none). */
   readonly O_NONBLOCK: number;
+  /** `O_CLOEXEC` (0 where the platform has none). */
   readonly O_CLOEXEC: number;
+  /** `POLLIN` (0 where the platform has none). */
   readonly POLLIN: number;
+  /** `POLLOUT` (0 where the platform has none). */
   readonly POLLOUT: number;
 }
 
 /** Everything fdpass needs to know about one target. */
 export interface PlatformLayout {
+  /** Profile name, such as `"linux-x86_64"`. */
   readonly name: string;
+  /** Operating system. */
   readonly os: OperatingSystem;
+  /** CPU architecture. */
   readonly arch: Architecture;
+  /** Every supported target is little-endian. */
   readonly littleEndian: true;
+  /** Every supported target is LP64. */
   readonly pointerSize: 8;
+  /** `struct msghdr`. */
   readonly msghdr: MsghdrLayout;
   /** `struct iovec`: base at 0, length at 8. */
   readonly iovecSize: number;
+  /** `struct cmsghdr` and the `CMSG_*` macros. */
   readonly cmsghdr: CmsghdrLayout;
+  /** `struct sockaddr_un`. */
   readonly sockaddrUn: SockaddrUnLayout;
   /** `struct pollfd` is 8 bytes everywhere: fd, events, revents. */
   readonly epollEvent: EpollEventLayout | null;
+  /** Socket, message, fcntl and poll constants. */
   readonly constants: SocketConstants;
   /** errno number for each name this platform defines. */
   readonly errno: ErrnoTable;
