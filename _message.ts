@@ -43,6 +43,11 @@ export class Message {
   readonly #cmsgDataWord: number;
   readonly #cmsgDataOffset: number;
   readonly #cmsgAlign: number;
+  readonly #cmsgLevelWord: number;
+  readonly #cmsgTypeWord: number;
+  readonly #cmsgWideLength: boolean;
+  readonly #solSocket: number;
+  readonly #scmRights: number;
   readonly #address: (view: ArrayBufferView) => number;
 
   constructor(lib: Libc, iovecs = INLINE_IOVECS) {
@@ -69,6 +74,11 @@ export class Message {
     this.#cmsgDataOffset = h.dataOffset;
     this.#cmsgDataWord = (this.controlOffset + h.dataOffset) / 4;
     this.#cmsgAlign = h.align;
+    this.#cmsgLevelWord = (this.controlOffset + h.level) / 4;
+    this.#cmsgTypeWord = (this.controlOffset + h.type) / 4;
+    this.#cmsgWideLength = h.lenSize === 8;
+    this.#solSocket = layout.constants.SOL_SOCKET;
+    this.#scmRights = layout.constants.SCM_RIGHTS;
     const base = lib.address(bytes);
     this.#writeAddress(m.iov / 4, base + MSGHDR_BYTES);
     // msg_control always points at the buffer; msg_controllen 0 means none.
@@ -130,9 +140,12 @@ export class Message {
     const data = this.#cmsgDataWord;
     for (let i = 0; i < n; i++) i32[data + i] = fds[i]!;
     const payload = 4 * n;
-    const space = this.#cmsgDataOffset + ((payload + this.#cmsgAlign - 1) & -this.#cmsgAlign);
+    const space = this.#cmsgDataOffset +
+      ((payload + this.#cmsgAlign - 1) & -this.#cmsgAlign);
     // Zero the alignment padding after the last fd.
-    for (let at = data + n; at < this.#cmsgLenWord + space / 4; at++) i32[at] = 0;
+    for (let at = data + n; at < this.#cmsgLenWord + space / 4; at++) {
+      i32[at] = 0;
+    }
     this.u32[this.#cmsgLenWord] = this.#cmsgDataOffset + payload;
     // cmsg_len and msg_controllen are 8 bytes on Linux: high words stay 0.
     this.u32[this.#controllenWord] = space;
@@ -155,6 +168,36 @@ export class Message {
   receivedControlLength(offered: number): number {
     const length = this.u32[this.#controllenWord]!;
     return length < offered ? length : offered;
+  }
+
+  /**
+   * The number of descriptors when the first `length` control bytes hold
+   * exactly one well-formed SCM_RIGHTS message (the usual case), else -1:
+   * the caller then runs the general parser.
+   */
+  singleRights(length: number): number {
+    const u32 = this.u32;
+    const cmsgLength = u32[this.#cmsgLenWord]!;
+    if (this.#cmsgWideLength && u32[this.#cmsgLenWord + 1] !== 0) return -1;
+    const payload = cmsgLength - this.#cmsgDataOffset;
+    if (payload <= 0 || cmsgLength > length || (payload & 3) !== 0) return -1;
+    const i32 = this.i32;
+    if (
+      i32[this.#cmsgLevelWord] !== this.#solSocket ||
+      i32[this.#cmsgTypeWord] !== this.#scmRights
+    ) return -1;
+    const space = (cmsgLength + this.#cmsgAlign - 1) & -this.#cmsgAlign;
+    if (space < length) return -1;
+    const count = payload >>> 2;
+    for (let i = 0; i < count; i++) {
+      if (i32[this.#cmsgDataWord + i]! < 0) return -1;
+    }
+    return count;
+  }
+
+  /** Descriptor `i` of the SCM_RIGHTS message {@linkcode singleRights} found. */
+  rightsAt(i: number): number {
+    return this.i32[this.#cmsgDataWord + i]!;
   }
 
   /** `msg_flags` as recvmsg left it. */

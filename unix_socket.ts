@@ -11,10 +11,7 @@ import { controlSpace, MAX_IOVECS, Message } from "./_message.ts";
 import { OperationQueue } from "./_queue.ts";
 import { Reactor } from "./_reactor.ts";
 import { OwnedFd } from "./owned_fd.ts";
-import {
-  parseControl,
-  type ParsedControl,
-} from "./platform/cmsg.ts";
+import { parseControl, type ParsedControl } from "./platform/cmsg.ts";
 import { decodeSockaddrUn, encodeSockaddrUn } from "./platform/sockaddr.ts";
 import type { PlatformLayout } from "./platform/types.ts";
 
@@ -233,6 +230,7 @@ export class UnixSocket implements Disposable {
   #receive: Message | undefined;
   #fds: number[] = [];
   #parsed: ParsedControl = { fds: [], credentials: null, malformed: false };
+  #constants: PlatformLayout["constants"];
   #sends = new OperationQueue();
   #receives = new OperationQueue();
   #reactor: Reactor | undefined;
@@ -245,6 +243,7 @@ export class UnixSocket implements Disposable {
     this.#owned = fd;
     this.kind = kind;
     this.#libc = libc();
+    this.#constants = this.#libc.platform.constants;
   }
 
   /**
@@ -677,28 +676,33 @@ export class UnixSocket implements Disposable {
     total: number,
     offered: number,
   ): ReceiveResult {
-    const layout = message.layout;
     const controlLength = message.receivedControlLength(offered);
     const fds: OwnedFd[] = [];
     let malformed = false;
     if (controlLength > 0) {
-      const parsed: ParsedControl = {
-        fds: [],
-        credentials: null,
-        malformed: false,
-      };
-      parseControl(
-        message.view,
-        message.controlOffset,
-        controlLength,
-        layout,
-        parsed,
-      );
-      for (const fd of parsed.fds) fds.push(new OwnedFd(fd));
-      malformed = parsed.malformed;
+      const count = message.singleRights(controlLength);
+      if (count >= 0) {
+        for (let i = 0; i < count; i++) {
+          fds.push(new OwnedFd(message.rightsAt(i)));
+        }
+      } else {
+        const parsed = this.#parsed;
+        parsed.fds.length = 0;
+        parsed.credentials = null;
+        parsed.malformed = false;
+        parseControl(
+          message.view,
+          message.controlOffset,
+          controlLength,
+          message.layout,
+          parsed,
+        );
+        for (const fd of parsed.fds) fds.push(new OwnedFd(fd));
+        malformed = parsed.malformed;
+      }
     }
     const flags = message.receivedFlags();
-    const c = layout.constants;
+    const c = this.#constants;
     if ((flags & c.MSG_CTRUNC) !== 0 || malformed) {
       for (const fd of fds) fd.close();
       const truncated = (flags & c.MSG_CTRUNC) !== 0;
@@ -716,8 +720,7 @@ export class UnixSocket implements Disposable {
       fds,
       truncated: (flags & c.MSG_TRUNC) !== 0,
       eof: bytes === 0 && fds.length === 0 && total > 0 &&
-        controlLength === 0 &&
-        this.kind !== "dgram",
+        controlLength === 0 && this.kind !== "dgram",
     };
   }
 
