@@ -1,0 +1,50 @@
+// Async fdpass ping-pong client (Bun and Deno) against bench/c/echo_server:
+// each round trip `await send(64 B, [fd])`, then `await receive()` until
+// 64 B are in, closing the fd that came back.
+// Usage: <runtime> pingpong.ts <path> <warmup> <rounds>
+// Prints {"rtt_ns":[...]}, or {"skip":"..."} if the async API is missing.
+import { openSync } from "node:fs";
+import { connect } from "../../mod.ts";
+
+const args = typeof Deno !== "undefined" ? Deno.args : process.argv.slice(2);
+const path = args[0]!;
+const warm = Number(args[1]);
+const rounds = Number(args[2]);
+
+const sock = connect(path);
+// deno-lint-ignore no-explicit-any
+const s = sock as any;
+if (typeof s.receive !== "function" || typeof s.send !== "function") {
+  sock.close();
+  console.log(JSON.stringify({ skip: "n/a (async API not available)" }));
+} else {
+  const devnull = openSync("/dev/null", "r");
+  const payload = new Uint8Array(64).fill(0x70);
+  const buf = new Uint8Array(64);
+  const fds = [devnull];
+  const opts = { maxFds: 1 };
+
+  const roundTrip = async () => {
+    await s.send(payload, fds);
+    let got = 0;
+    let nfds = 0;
+    while (got < 64) {
+      const r = await s.receive(got === 0 ? buf : buf.subarray(got), opts);
+      for (const fd of r.fds) fd.close();
+      if (r.eof) throw new Error("server closed the connection");
+      nfds += r.fds.length;
+      got += r.bytes;
+    }
+    if (nfds !== 1) throw new Error(`expected 1 fd, got ${nfds}`);
+  };
+
+  for (let i = 0; i < warm; i++) await roundTrip();
+  const rtt = new Array<number>(rounds);
+  for (let i = 0; i < rounds; i++) {
+    const t0 = performance.now();
+    await roundTrip();
+    rtt[i] = Math.round((performance.now() - t0) * 1e6);
+  }
+  sock.close();
+  console.log(JSON.stringify({ rtt_ns: rtt }));
+}

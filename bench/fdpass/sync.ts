@@ -1,0 +1,53 @@
+// Sync fdpass baseline (Bun and Deno): socketPair("stream"), sendSync +
+// receiveSync pairs. Same cases and output as bench/c/sync.c.
+// Usage: <runtime> sync.ts <pairs> <pairs_253>
+import { openSync } from "node:fs";
+import { SCM_MAX_FD, socketPair } from "../../mod.ts";
+import type { UnixSocket } from "../../mod.ts";
+
+const args = typeof Deno !== "undefined" ? Deno.args : process.argv.slice(2);
+const pairs = Number(args[0] ?? 100000);
+const pairs253 = Number(args[1] ?? 5000);
+
+const [a, b] = socketPair("stream");
+const devnull = openSync("/dev/null", "r");
+
+function runCase(
+  tx: UnixSocket,
+  rx: UnixSocket,
+  size: number,
+  nfds: number,
+  n: number,
+): number {
+  const data = new Uint8Array(size).fill(0x78);
+  const buf = new Uint8Array(size);
+  const fds: number[] = new Array(nfds).fill(devnull);
+  const opts = { maxFds: nfds };
+  const loop = (count: number) => {
+    for (let i = 0; i < count; i++) {
+      tx.sendSync(data, fds);
+      let got = 0;
+      while (got < size) {
+        const r = rx.receiveSync(got === 0 ? buf : buf.subarray(got), opts);
+        for (const fd of r.fds) fd.close();
+        if (r.eof) throw new Error("unexpected end of stream");
+        got += r.bytes;
+      }
+    }
+  };
+  loop(Math.floor(n / 10) + 1);
+  const t0 = performance.now();
+  loop(n);
+  return ((performance.now() - t0) * 1e6) / n;
+}
+
+const round = (x: number) => Math.round(x * 10) / 10;
+const out = {
+  fd1_64: round(runCase(a, b, 64, 1, pairs)),
+  nofd_64: round(runCase(a, b, 64, 0, pairs)),
+  nofd_4k: round(runCase(a, b, 4096, 0, pairs)),
+  fd253_64: round(runCase(a, b, 64, SCM_MAX_FD, pairs253)),
+};
+a.close();
+b.close();
+console.log(JSON.stringify(out));

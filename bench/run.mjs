@@ -1,0 +1,604 @@
+#!/usr/bin/env node
+// deno-lint-ignore-file explicit-function-return-type -- plain JavaScript run by Node; no type syntax here
+// fdpass benchmark runner (Node 20). Builds the C baselines, runs every
+// implementation several times, prints one table of medians with ratios to
+// C and writes bench/results/<timestamp>.json and bench/results/latest.json.
+//
+//   node bench/run.mjs            full run, about 3 minutes on 2 cores
+//   node bench/run.mjs --quick    smoke run, about 20 seconds
+//
+// Cases:
+//   sync       one process, socketpair(AF_UNIX, SOCK_STREAM), ns per
+//              send+recv pair: 64 B + 1 fd, 64 B, 4 KiB, 64 B + 253 fds
+//   pingpong   client <-> blocking C echo server (bench/c/echo_server.c) over
+//              a Unix stream socket in a temp dir, 64 B + 1 fd each way, µs
+//              per round trip (median and p99), unpinned and all processes
+//              pinned to CPU 0 with `taskset -c 0`
+//
+// Each figure is the median over repetitions of each repetition's figure
+// (the mean ns/pair of a sync run; the median or p99 RTT of a ping-pong run).
+// Repetitions interleave implementations, rotating the order each time, so
+// slow drift on a noisy VM hits every implementation alike.
+//
+// TODO(issue 4, second part): idle CPU with a receive pending, AbortSignal
+// and close() -> reject latency, 1,000 concurrent sockets, heap growth over
+// a long run. Not implemented yet; see TODO_CASES below.
+
+import { spawn, spawnSync } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { cpus, release, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const BENCH = dirname(fileURLToPath(import.meta.url));
+const ROOT = dirname(BENCH);
+const BUILD = join(BENCH, "build");
+const RESULTS = join(BENCH, "results");
+const BIN = join(ROOT, "node_modules", ".bin");
+const BUN = process.env.BUN ?? join(BIN, "bun");
+const DENO = process.env.DENO ?? join(BIN, "deno");
+const PYTHON = process.env.PYTHON ?? "python3";
+const CC = process.env.CC ?? "gcc";
+
+const TODO_CASES = [
+  "idle CPU % over 5 s with a receive pending",
+  "AbortSignal -> reject and close() -> reject latency",
+  "1,000 concurrent sockets",
+  "heap growth over a long ping-pong run",
+];
+
+const argv = process.argv.slice(2);
+for (const a of argv) {
+  if (a !== "--quick" && a !== "--help" && a !== "-h") {
+    console.error(`unknown argument ${a}; usage: node bench/run.mjs [--quick]`);
+    process.exit(2);
+  }
+}
+if (argv.includes("--help") || argv.includes("-h")) {
+  console.log("usage: node bench/run.mjs [--quick]");
+  process.exit(0);
+}
+const QUICK = argv.includes("--quick");
+
+const CONFIG = QUICK
+  ? {
+    mode: "quick",
+    syncReps: 3,
+    syncPairs: 30000,
+    syncPairs253: 1000,
+    ppReps: 2,
+    ppWarmup: 300,
+    ppRounds: 3000,
+    timeoutMs: 30000,
+  }
+  : {
+    mode: "full",
+    syncReps: 5,
+    syncPairs: 100000,
+    syncPairs253: 5000,
+    ppReps: 5,
+    ppWarmup: 500,
+    ppRounds: 10000,
+    timeoutMs: 60000,
+  };
+
+const SYNC_CASES = [
+  { key: "fd1_64", label: "sync 64 B + 1 fd" },
+  { key: "nofd_64", label: "sync 64 B" },
+  { key: "nofd_4k", label: "sync 4 KiB" },
+  { key: "fd253_64", label: "sync 64 B + 253 fds" },
+];
+const PP_MODES = [
+  { key: "free", label: "ping-pong unpinned" },
+  { key: "cpu0", label: "ping-pong taskset -c 0" },
+];
+
+const log = (msg) => process.stderr.write(msg + "\n");
+
+// ---------------------------------------------------------------- helpers
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+// Nearest-rank percentile on sorted data.
+function percentile(sorted, p) {
+  const i = Math.min(
+    sorted.length - 1,
+    Math.ceil((p / 100) * sorted.length) - 1,
+  );
+  return sorted[Math.max(0, i)];
+}
+
+function rotate(list, k) {
+  const n = k % list.length;
+  return [...list.slice(n), ...list.slice(0, n)];
+}
+
+function version(cmd, args) {
+  try {
+    const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 10000 });
+    if (r.status !== 0) return null;
+    return (r.stdout || r.stderr).trim().split("\n")[0];
+  } catch {
+    return null;
+  }
+}
+
+function lastJsonLine(text) {
+  const lines = text.trim().split("\n").filter((l) => l.startsWith("{"));
+  if (lines.length === 0) throw new Error("no JSON output");
+  return JSON.parse(lines[lines.length - 1]);
+}
+
+// Runs a child to completion; resolves { code, stdout, stderr, timedOut }.
+function run(cmd, args, { cwd = ROOT, timeoutMs = CONFIG.timeoutMs } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, {
+      cwd,
+      env: { ...process.env, NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    let timedOut = false;
+    child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      resolve({ code: -1, stdout, stderr: stderr + String(err), timedOut });
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, timedOut });
+    });
+  });
+}
+
+function describeFailure(r) {
+  if (r.timedOut) return "timed out";
+  const tail = r.stderr.trim().split("\n").slice(-3).join(" | ");
+  return `exit ${r.code}${tail ? ": " + tail : ""}`;
+}
+
+// ------------------------------------------------------------------ setup
+
+function build() {
+  mkdirSync(BUILD, { recursive: true });
+  for (const name of ["sync", "echo_server", "pp_client"]) {
+    const src = join(BENCH, "c", `${name}.c`);
+    const out = join(BUILD, name);
+    const r = spawnSync(CC, ["-O2", "-Wall", "-Wextra", "-o", out, src], {
+      encoding: "utf8",
+    });
+    if (r.status !== 0) {
+      throw new Error(`gcc failed for ${src}:\n${r.stderr || r.error}`);
+    }
+  }
+}
+
+// Installs the usocket addon for the Node client if it is missing.
+// Returns null when usable, or the reason it is not.
+function ensureUsocket() {
+  const dir = join(BENCH, "node_client");
+  const addon = join(
+    dir,
+    "node_modules",
+    "usocket",
+    "build",
+    "Release",
+    "uwrap.node",
+  );
+  if (existsSync(addon)) return null;
+  log("installing usocket into bench/node_client (node-gyp build)...");
+  const useCi = existsSync(join(dir, "package-lock.json"));
+  const r = spawnSync("npm", [
+    useCi ? "ci" : "install",
+    "--no-audit",
+    "--no-fund",
+  ], {
+    cwd: dir,
+    encoding: "utf8",
+    timeout: 300000,
+  });
+  if (r.status !== 0 || !existsSync(addon)) {
+    return `n/a (usocket install failed: ${
+      (r.stderr || "").trim().split("\n").pop()
+    })`;
+  }
+  return null;
+}
+
+function missing(path, what) {
+  return existsSync(path) ? null : `n/a (${what} not found)`;
+}
+
+// --------------------------------------------------------------- the impls
+
+const fdpassMissing = missing(join(ROOT, "mod.ts"), "mod.ts");
+
+function syncImpls() {
+  const pairs = [String(CONFIG.syncPairs), String(CONFIG.syncPairs253)];
+  return [
+    { name: "C", cmd: join(BUILD, "sync"), args: pairs },
+    {
+      name: "CPython",
+      cmd: PYTHON,
+      args: [join(BENCH, "py", "sync.py"), ...pairs],
+    },
+    {
+      name: "fdpass Bun",
+      cmd: BUN,
+      args: [join(BENCH, "fdpass", "sync.ts"), ...pairs],
+      skip: fdpassMissing ?? missing(BUN, "bun"),
+    },
+    {
+      name: "fdpass Deno",
+      cmd: DENO,
+      args: [
+        "run",
+        "--allow-ffi",
+        "--allow-read",
+        join(BENCH, "fdpass", "sync.ts"),
+        ...pairs,
+      ],
+      skip: fdpassMissing ?? missing(DENO, "deno"),
+    },
+  ];
+}
+
+function ppClients(path, usocketSkip) {
+  const n = [String(CONFIG.ppWarmup), String(CONFIG.ppRounds)];
+  return [
+    { name: "C blocking", cmd: join(BUILD, "pp_client"), args: [path, ...n] },
+    {
+      name: "CPython blocking",
+      cmd: PYTHON,
+      args: [join(BENCH, "py", "pp_client.py"), path, ...n],
+    },
+    {
+      name: "Node 20 usocket",
+      cmd: process.execPath,
+      args: [join(BENCH, "node_client", "client.mjs"), path, ...n],
+      skip: usocketSkip,
+    },
+    {
+      name: "fdpass async Bun",
+      cmd: BUN,
+      args: [join(BENCH, "fdpass", "pingpong.ts"), path, ...n],
+      skip: fdpassMissing ?? missing(BUN, "bun"),
+    },
+    {
+      name: "fdpass async Deno",
+      cmd: DENO,
+      args: [
+        "run",
+        "--allow-ffi",
+        "--allow-read",
+        join(BENCH, "fdpass", "pingpong.ts"),
+        path,
+        ...n,
+      ],
+      skip: fdpassMissing ?? missing(DENO, "deno"),
+    },
+  ];
+}
+
+function pinned(cmd, args, pin) {
+  return pin ? ["taskset", ["-c", "0", cmd, ...args]] : [cmd, args];
+}
+
+// ------------------------------------------------------------- the cases
+
+async function runSync(rows) {
+  const impls = syncImpls();
+  const perImpl = new Map(impls.map((i) => [i.name, { reps: [], errors: [] }]));
+  for (let rep = 0; rep < CONFIG.syncReps; rep++) {
+    for (const impl of rotate(impls, rep)) {
+      if (impl.skip) continue;
+      const t0 = Date.now();
+      const r = await run(impl.cmd, impl.args);
+      const slot = perImpl.get(impl.name);
+      if (r.code !== 0 || r.timedOut) {
+        slot.errors.push(describeFailure(r));
+        log(`  sync rep ${rep + 1} ${impl.name}: FAILED ${describeFailure(r)}`);
+        continue;
+      }
+      try {
+        slot.reps.push(lastJsonLine(r.stdout));
+        log(`  sync rep ${rep + 1} ${impl.name}: ${Date.now() - t0} ms`);
+      } catch (e) {
+        slot.errors.push(String(e));
+      }
+    }
+  }
+  for (const c of SYNC_CASES) {
+    for (const impl of impls) {
+      const slot = perImpl.get(impl.name);
+      const values = slot.reps.map((r) => r[c.key]).filter((v) =>
+        typeof v === "number"
+      );
+      rows.push({
+        group: "sync",
+        case: c.label,
+        unit: "ns/pair",
+        impl: impl.name,
+        baseline: impl.name === "C",
+        median: values.length ? median(values) : null,
+        p99: null,
+        reps: values,
+        skipped: impl.skip ??
+          (values.length ? null : `error (${slot.errors[0] ?? "no data"})`),
+        errors: slot.errors,
+      });
+    }
+  }
+}
+
+// Starts the echo server and waits for its "ready" line.
+function startServer(path, pin) {
+  return new Promise((resolve, reject) => {
+    const [cmd, args] = pinned(join(BUILD, "echo_server"), [path], pin);
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    let ready = false;
+    const done = new Promise((res) =>
+      child.on("close", (code) => res({ code, stderr: err }))
+    );
+    const timer = setTimeout(() => {
+      if (!ready) {
+        child.kill("SIGKILL");
+        reject(new Error("echo_server did not become ready"));
+      }
+    }, 10000);
+    child.stderr.setEncoding("utf8").on("data", (d) => (err += d));
+    child.stdout.setEncoding("utf8").on("data", (d) => {
+      out += d;
+      if (!ready && out.includes("ready\n")) {
+        ready = true;
+        clearTimeout(timer);
+        resolve({ child, done });
+      }
+    });
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+async function pingPongOnce(client, path, pin) {
+  const server = await startServer(path, pin);
+  const [cmd, args] = pinned(client.cmd, client.args, pin);
+  const r = await run(cmd, args);
+  if (r.code !== 0 || r.timedOut) {
+    server.child.kill("SIGKILL");
+    await server.done;
+    return { error: describeFailure(r) };
+  }
+  // The server exits at EOF once the client is gone.
+  const serverKill = setTimeout(() => server.child.kill("SIGKILL"), 5000);
+  await server.done;
+  clearTimeout(serverKill);
+  let out;
+  try {
+    out = lastJsonLine(r.stdout);
+  } catch (e) {
+    return { error: String(e) };
+  }
+  if (out.skip) return { skip: out.skip };
+  const s = Float64Array.from(out.rtt_ns).sort();
+  if (s.length !== CONFIG.ppRounds) return { error: `got ${s.length} samples` };
+  return { median: percentile(s, 50) / 1000, p99: percentile(s, 99) / 1000 };
+}
+
+async function runPingPong(rows) {
+  const usocketSkip = ensureUsocket();
+  const dir = mkdtempSync(join(tmpdir(), "fdpass-bench-"));
+  const path = join(dir, "echo.sock");
+  try {
+    for (const mode of PP_MODES) {
+      const pin = mode.key === "cpu0";
+      const clients = ppClients(path, usocketSkip);
+      const slots = new Map(
+        clients.map((
+          c,
+        ) => [c.name, { med: [], p99: [], errors: [], skip: c.skip }]),
+      );
+      for (let rep = 0; rep < CONFIG.ppReps; rep++) {
+        for (const client of rotate(clients, rep)) {
+          const slot = slots.get(client.name);
+          if (slot.skip) continue;
+          const t0 = Date.now();
+          let res;
+          try {
+            res = await pingPongOnce(client, path, pin);
+          } catch (e) {
+            res = { error: String(e) };
+          }
+          if (res.skip) {
+            slot.skip = res.skip;
+            log(`  ${mode.key} rep ${rep + 1} ${client.name}: ${res.skip}`);
+          } else if (res.error) {
+            slot.errors.push(res.error);
+            log(
+              `  ${mode.key} rep ${
+                rep + 1
+              } ${client.name}: FAILED ${res.error}`,
+            );
+          } else {
+            slot.med.push(res.median);
+            slot.p99.push(res.p99);
+            log(
+              `  ${mode.key} rep ${rep + 1} ${client.name}: ${
+                res.median.toFixed(1)
+              } µs ` +
+                `(p99 ${res.p99.toFixed(1)}) ${Date.now() - t0} ms`,
+            );
+          }
+        }
+      }
+      for (const client of clients) {
+        const slot = slots.get(client.name);
+        rows.push({
+          group: "pingpong",
+          case: mode.label,
+          unit: "µs/RTT",
+          impl: client.name,
+          baseline: client.name === "C blocking",
+          median: slot.med.length ? median(slot.med) : null,
+          p99: slot.p99.length ? median(slot.p99) : null,
+          reps: slot.med,
+          p99Reps: slot.p99,
+          skipped: slot.skip ??
+            (slot.med.length ? null : `error (${slot.errors[0] ?? "no data"})`),
+          errors: slot.errors,
+        });
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ------------------------------------------------------------------ output
+
+function addRatios(rows) {
+  for (const row of rows) {
+    const c = rows.find((r) =>
+      r.case === row.case && r.baseline && r.median !== null &&
+      r.median !== undefined
+    );
+    row.ratioToC = c && row.median !== null && row.median !== undefined
+      ? row.median / c.median
+      : null;
+  }
+}
+
+function formatTable(rows) {
+  const head = ["case", "implementation", "median", "×C", "p99", "reps"];
+  const body = rows.map((r) => {
+    const digits = r.group === "sync" ? 0 : 1;
+    const fmt = (
+      v,
+    ) => (v === null || v === undefined ? "-" : v.toFixed(digits));
+    if (r.skipped) {
+      return [`${r.case} (${r.unit})`, r.impl, r.skipped, "", "", ""];
+    }
+    return [
+      `${r.case} (${r.unit})`,
+      r.impl,
+      fmt(r.median),
+      r.ratioToC === null || r.ratioToC === undefined
+        ? "-"
+        : r.ratioToC.toFixed(2),
+      fmt(r.p99),
+      String(r.reps.length),
+    ];
+  });
+  const widths = head.map((h, i) =>
+    Math.max(h.length, ...body.map((b) => (b[i].length > 40 ? 0 : b[i].length)))
+  );
+  const right = new Set([2, 3, 4, 5]);
+  const line = (cells) =>
+    "| " +
+    cells
+      .map((
+        c,
+        i,
+      ) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join(" | ") +
+    " |";
+  const sep = "|" +
+    widths.map((
+      w,
+      i,
+    ) => (right.has(i) ? "-".repeat(w + 1) + ":" : "-".repeat(w + 2))).join(
+      "|",
+    ) + "|";
+  return [line(head), sep, ...body.map(line)].join("\n");
+}
+
+function environment() {
+  const gitRev = version("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"]);
+  let dirty = null;
+  const st = spawnSync("git", ["-C", ROOT, "status", "--porcelain"], {
+    encoding: "utf8",
+  });
+  if (st.status === 0) dirty = st.stdout.trim().length > 0;
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? null,
+    kernel: release(),
+    node: process.version,
+    bun: version(BUN, ["--version"]),
+    deno: version(DENO, ["--version"]),
+    python: version(PYTHON, ["--version"]),
+    gcc: version(CC, ["--version"]),
+    git: gitRev,
+    gitDirty: dirty,
+  };
+}
+
+async function main() {
+  const started = new Date();
+  const t0 = Date.now();
+  log(`fdpass bench (${CONFIG.mode}): building C baselines...`);
+  build();
+  const rows = [];
+  log("sync cases:");
+  await runSync(rows);
+  log("ping-pong cases:");
+  await runPingPong(rows);
+  addRatios(rows);
+
+  const elapsed = (Date.now() - t0) / 1000;
+  const table = formatTable(rows);
+  console.log(
+    `\nfdpass bench (${CONFIG.mode}), ${started.toISOString()}: medians of per-repetition ` +
+      `figures; sync: ${CONFIG.syncPairs} pairs/rep (${CONFIG.syncPairs253} with 253 fds); ` +
+      `ping-pong: ${CONFIG.ppRounds} RTT/rep after ${CONFIG.ppWarmup} warm-up\n`,
+  );
+  console.log(table);
+  console.log(`\nTODO (not measured yet): ${TODO_CASES.join("; ")}.`);
+
+  const result = {
+    schema: 1,
+    timestamp: started.toISOString(),
+    elapsedSeconds: elapsed,
+    config: CONFIG,
+    environment: environment(),
+    rows,
+    todo: TODO_CASES,
+  };
+  mkdirSync(RESULTS, { recursive: true });
+  const stamp = started.toISOString().replace(/[:.]/g, "-");
+  const file = join(RESULTS, `${stamp}.json`);
+  const text = JSON.stringify(result, null, 2) + "\n";
+  writeFileSync(file, text);
+  writeFileSync(join(RESULTS, "latest.json"), text);
+  console.log(
+    `\nwrote ${file.slice(ROOT.length + 1)} and bench/results/latest.json (${
+      elapsed.toFixed(0)
+    } s)`,
+  );
+}
+
+main().catch((err) => {
+  console.error(err.stack ?? String(err));
+  process.exit(1);
+});
