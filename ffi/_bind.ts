@@ -30,7 +30,15 @@ export function bindLibc(
   const { socket, socketpair, bind, listen, accept, connect, sendmsg } = s;
   const { recvmsg, close, shutdown, getsockopt, setsockopt } = s;
   const { getsockname, getpeername, fcntl, read, write, pipe, poll } = s;
-  const { unlink, getpid, schedYield, epollCreate, epollCtl, epollWait, eventfd } = s;
+  const {
+    unlink,
+    getpid,
+    schedYield,
+    epollCreate,
+    epollCtl,
+    epollWait,
+    eventfd,
+  } = s;
   const darwin = platform.os === "darwin";
   const lib: Libc = {
     runtime,

@@ -6,7 +6,8 @@
 import { openSync } from "node:fs";
 import { connect } from "../../mod.ts";
 
-const args = typeof Deno !== "undefined" ? Deno.args : process.argv.slice(2);
+const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
+  process.argv.slice(2);
 const path = args[0]!;
 const warm = Number(args[1]);
 const rounds = Number(args[2]);

@@ -5,7 +5,8 @@ import { openSync } from "node:fs";
 import { SCM_MAX_FD, socketPair } from "../../mod.ts";
 import type { UnixSocket } from "../../mod.ts";
 
-const args = typeof Deno !== "undefined" ? Deno.args : process.argv.slice(2);
+const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
+  process.argv.slice(2);
 const pairs = Number(args[0] ?? 100000);
 const pairs253 = Number(args[1] ?? 5000);
 

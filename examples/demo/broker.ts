@@ -8,7 +8,13 @@
  */
 
 import { spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,22 +28,39 @@ const log = (text: string): void => console.log(`[${runtime} broker] ${text}`);
 const dir = mkdtempSync(join(tmpdir(), "fdpass-demo-"));
 const socketPath = join(dir, "broker.sock");
 const secretPath = join(dir, "report.txt");
-writeFileSync(secretPath, "quarterly numbers: 42\nnot for the tool's eyes: it may only read this fd\n");
+writeFileSync(
+  secretPath,
+  "quarterly numbers: 42\nnot for the tool's eyes: it may only read this fd\n",
+);
 
 const listener = listen(socketPath);
 log(`listening on ${socketPath}`);
-const tool = spawn(deno, ["run", "--allow-ffi", join(here, "tool.ts"), socketPath], {
+const tool = spawn(deno, [
+  "run",
+  "--allow-ffi",
+  join(here, "tool.ts"),
+  socketPath,
+], {
   stdio: "inherit",
 });
-const exited = new Promise<number | null>((resolve) => tool.on("exit", resolve));
+const exited = new Promise<number | null>((resolve) =>
+  tool.on("exit", resolve)
+);
 
-const connection = await listener.accept({ signal: AbortSignal.timeout(30_000) });
+const connection = await listener.accept({
+  signal: AbortSignal.timeout(30_000),
+});
 log("tool connected");
 
 const file = openSync(secretPath, "r");
 const [replyRead, replyWrite] = pipe();
-log(`sending fd ${file} (${secretPath}, read-only) and fd ${replyWrite.fd} (pipe write end)`);
-await connection.send(new TextEncoder().encode("read this, answer here"), [file, replyWrite]);
+log(
+  `sending fd ${file} (${secretPath}, read-only) and fd ${replyWrite.fd} (pipe write end)`,
+);
+await connection.send(new TextEncoder().encode("read this, answer here"), [
+  file,
+  replyWrite,
+]);
 // Sending borrowed them; closing our copies hands them over for good.
 closeSync(file);
 replyWrite.close();
