@@ -81,6 +81,12 @@ export class ClosedError extends Error {
   }
 }
 
+/** Why a {@linkcode ControlMessageError} was thrown. */
+export type ControlMessageErrorCode =
+  | "ERR_CONTROL_TRUNCATED"
+  | "ERR_CONTROL_MALFORMED"
+  | "ERR_FDS_REFUSED";
+
 /**
  * A received message carried control data fdpass could not deliver whole:
  * the control buffer was too small for the fds sent (more than `maxFds`, or no
@@ -103,8 +109,12 @@ export class ClosedError extends Error {
  * ```
  */
 export class ControlMessageError extends Error {
-  /** `"ERR_CONTROL_TRUNCATED"` (MSG_CTRUNC) or `"ERR_CONTROL_MALFORMED"`. */
-  readonly code: "ERR_CONTROL_TRUNCATED" | "ERR_CONTROL_MALFORMED";
+  /**
+   * `"ERR_CONTROL_TRUNCATED"` (MSG_CTRUNC), `"ERR_CONTROL_MALFORMED"`, or
+   * `"ERR_FDS_REFUSED"` (descriptors sent to a socket set to
+   * `UnixSocket.refuseFds()`: the kernel discarded them).
+   */
+  readonly code: ControlMessageErrorCode;
   /** Data bytes the message delivered (consumed from the socket). */
   readonly bytes: number;
   /** How many delivered descriptors fdpass closed. */
@@ -113,7 +123,7 @@ export class ControlMessageError extends Error {
   /** Creates the error. */
   constructor(
     message: string,
-    code: "ERR_CONTROL_TRUNCATED" | "ERR_CONTROL_MALFORMED",
+    code: ControlMessageErrorCode,
     bytes: number,
     closedFds: number,
   ) {

@@ -33,7 +33,9 @@ export {
   bind,
   connect,
   type ConnectOptions,
+  type Credentials,
   type FdLike,
+  type PeerCredentials,
   type ReceiveOptions,
   type ReceiveResult,
   type ReceiveSyncOptions,
@@ -55,6 +57,7 @@ export { OwnedFd, pipe } from "./owned_fd.ts";
 export {
   ClosedError,
   ControlMessageError,
+  type ControlMessageErrorCode,
   FfiUnavailableError,
   SystemError,
   type SystemErrorOptions,

@@ -30,6 +30,14 @@ export interface ListenOptions {
   kind?: SocketKind;
   /** Pending connections the kernel queues (default 128). */
   backlog?: number;
+  /**
+   * Permission bits of the socket file (default `0o600`: only this user may
+   * connect). Set after `bind` and before `listen`, so no one can connect
+   * while the file has the umask's looser mode. Ignored for abstract names,
+   * which have no file (any process in the network namespace may connect:
+   * check {@linkcode UnixSocket.peerCredentials}).
+   */
+  mode?: number;
 }
 
 let adoptListener: (
@@ -218,8 +226,9 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
 
 /**
  * Listens for connections on `path` (`"\0name"`: a Linux abstract name).
- * Fails with `EADDRINUSE` if the path exists; fdpass never removes a file
- * it did not create.
+ * The socket file gets mode `0o600` unless `options.mode` says otherwise.
+ * Fails with `EADDRINUSE` if the path exists: fdpass never removes a file
+ * (not even a stale socket: remove it yourself when you know it is yours).
  *
  * @example
  * ```ts
@@ -250,12 +259,30 @@ export function listen(
       `Cannot listen: backlog must be a non-negative integer`,
     );
   }
+  const mode = options.mode ?? 0o600;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
+    throw new RangeError(
+      `Cannot listen: mode must be permission bits (0 to 0o7777), got ${mode}`,
+    );
+  }
   const address = encodeSockaddrUn(path, lib.platform);
   const fd = createSocketFd(kind, lib.platform.constants.SOCK_NONBLOCK);
   let r = lib.bind(fd.fd, address.bytes, address.length);
   if (r < 0) {
     fd.close();
     throw systemError(-r, "bind", `Cannot listen on ${JSON.stringify(path)}`);
+  }
+  if (!path.startsWith("\0")) {
+    // Nobody can connect before listen(), so the umask's mode never serves.
+    r = lib.chmod(new TextEncoder().encode(`${path}\0`), mode);
+    if (r < 0) {
+      fd.close();
+      throw systemError(
+        -r,
+        "chmod",
+        `Cannot listen on ${JSON.stringify(path)}`,
+      );
+    }
   }
   r = lib.listen(fd.fd, backlog);
   if (r < 0) {

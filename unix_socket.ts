@@ -11,7 +11,12 @@ import { controlSpace, MAX_IOVECS, Message } from "./_message.ts";
 import { OperationQueue } from "./_queue.ts";
 import { Reactor } from "./_reactor.ts";
 import { OwnedFd } from "./owned_fd.ts";
-import { parseControl, type ParsedControl } from "./platform/cmsg.ts";
+import {
+  cmsgSpace,
+  type Credentials,
+  parseControl,
+  type ParsedControl,
+} from "./platform/cmsg.ts";
 import { decodeSockaddrUn, encodeSockaddrUn } from "./platform/sockaddr.ts";
 import type { PlatformLayout } from "./platform/types.ts";
 
@@ -83,7 +88,24 @@ export interface ReceiveResult {
    * way.) Never set on datagram sockets, where an empty datagram is data.
    */
   eof: boolean;
+  /**
+   * The sender's pid, uid and gid as the kernel attached them, present only
+   * after {@linkcode UnixSocket.receiveCredentials} (Linux `SO_PASSCRED`).
+   */
+  credentials?: Credentials;
 }
+
+/** A connected peer's identity, from {@linkcode UnixSocket.peerCredentials}. */
+export interface PeerCredentials {
+  /** The peer's process ID (-1 where the platform does not report it). */
+  readonly pid: number;
+  /** The peer's effective user ID. */
+  readonly uid: number;
+  /** The peer's effective group ID. */
+  readonly gid: number;
+}
+
+export type { Credentials };
 
 /** Which direction(s) {@linkcode UnixSocket.shutdown} ends. */
 export type ShutdownHow = "read" | "write" | "both";
@@ -234,6 +256,9 @@ export class UnixSocket implements Disposable {
   #sends = new OperationQueue();
   #receives = new OperationQueue();
   #reactor: Reactor | undefined;
+  /** Control bytes offered for credentials (0 unless SO_PASSCRED is on). */
+  #credentialSpace = 0;
+  #refuseFds = false;
 
   static {
     adoptSocket = (fd, kind) => new UnixSocket(fd, kind);
@@ -407,7 +432,7 @@ export class UnixSocket implements Disposable {
     const lib = this.#libc;
     const c = lib.platform.constants;
     const EINTR = lib.platform.errno.EINTR;
-    const offered = controlSpace(lib.platform, maxFds);
+    const offered = this.#controlSpace(maxFds);
     const flags = c.MSG_CMSG_CLOEXEC |
       (options?.nonblocking === true ? c.MSG_DONTWAIT : 0);
     let r: number;
@@ -497,6 +522,136 @@ export class UnixSocket implements Disposable {
       options.signal,
       () => this.#receiveAsync(buffers, maxFds, options.signal),
     );
+  }
+
+  /**
+   * The identity of the process at the other end, as the kernel recorded it
+   * when the connection was made (`connect`/`socketPair`): Linux
+   * `SO_PEERCRED`, `LOCAL_PEERCRED` on macOS and FreeBSD. A broker checks it
+   * before handing out descriptors. Not spoofable by the peer; it names the
+   * process that connected, which may have passed the socket on since.
+   *
+   * @throws {SystemError} `ENOTCONN` on an unconnected datagram socket.
+   * @throws {ClosedError} if the socket is closed.
+   *
+   * @example Check that the peer runs as the same user
+   * ```ts
+   * import { socketPair } from "./mod.ts";
+   *
+   * const [a, b] = socketPair();
+   * const peer = a.peerCredentials();
+   * console.log(peer.pid > 0, peer.uid === b.peerCredentials().uid); // true true
+   * a.close();
+   * b.close();
+   * ```
+   */
+  peerCredentials(): PeerCredentials {
+    const socket = this.#checkOpen("read the peer's credentials");
+    const lib = this.#libc;
+    const layout = lib.platform.peerCredentials;
+    const bytes = new Uint8Array(layout.size);
+    const length = new Uint32Array([layout.size]);
+    const view = new DataView(bytes.buffer);
+    let r = lib.getsockopt(socket, layout.level, layout.name, bytes, length);
+    if (r < 0) {
+      throw systemError(-r, "getsockopt", "Cannot read the peer's credentials");
+    }
+    let pid = -1;
+    if (layout.pid >= 0) {
+      pid = view.getInt32(layout.pid, true);
+    } else if (layout.pidOption !== 0) {
+      const value = new Uint8Array(4);
+      length[0] = 4;
+      r = lib.getsockopt(socket, layout.level, layout.pidOption, value, length);
+      if (r >= 0) pid = new DataView(value.buffer).getInt32(0, true);
+    }
+    return {
+      pid,
+      uid: view.getUint32(layout.uid, true),
+      gid: view.getUint32(layout.gid, true),
+    };
+  }
+
+  /**
+   * Asks the kernel to attach the sender's pid, uid and gid to every message
+   * this socket receives (Linux `SO_PASSCRED`); they come back as
+   * {@linkcode ReceiveResult.credentials}. The control buffer grows by one
+   * credentials message, so descriptors still arrive whole.
+   *
+   * @throws {SystemError} `ENOPROTOOPT` where the platform has no
+   * `SO_PASSCRED` (macOS, FreeBSD).
+   * @throws {ClosedError} if the socket is closed.
+   *
+   * @example
+   * ```ts
+   * import { socketPair } from "./mod.ts";
+   *
+   * const [a, b] = socketPair("dgram");
+   * b.receiveCredentials();
+   * a.sendSync(new Uint8Array([1]));
+   * const { credentials } = b.receiveSync(new Uint8Array(1));
+   * console.log(credentials?.pid === a.peerCredentials().pid); // true
+   * a.close();
+   * b.close();
+   * ```
+   */
+  receiveCredentials(enabled = true): void {
+    const socket = this.#checkOpen("receive credentials");
+    const lib = this.#libc;
+    const c = lib.platform.constants;
+    if (c.SO_PASSCRED === 0) {
+      throw systemError(
+        lib.platform.errno.ENOPROTOOPT,
+        "setsockopt",
+        "Cannot receive credentials",
+      );
+    }
+    const value = new Uint8Array([enabled ? 1 : 0, 0, 0, 0]);
+    const r = lib.setsockopt(socket, c.SOL_SOCKET, c.SO_PASSCRED, value, 4);
+    if (r < 0) {
+      throw systemError(-r, "setsockopt", "Cannot receive credentials");
+    }
+    this.#credentialSpace = enabled ? cmsgSpace(lib.platform.cmsghdr, 12) : 0;
+  }
+
+  /**
+   * Makes this socket refuse file descriptors for good, for a peer that must
+   * never hand you any. From then on every receive offers no room for
+   * descriptors: the kernel discards any that arrive (they are never
+   * installed here) and the receive throws a {@linkcode ControlMessageError}
+   * with code `"ERR_FDS_REFUSED"` whose `bytes` says how much data came with
+   * them. On Linux 6.16+ it also clears `SO_PASSRIGHTS`, so the sender's
+   * `sendmsg` fails with `EPERM` and nothing is queued at all.
+   *
+   * @throws {ClosedError} if the socket is closed.
+   *
+   * @example
+   * ```ts
+   * import { ControlMessageError, pipe, socketPair } from "./mod.ts";
+   *
+   * const [a, b] = socketPair("dgram");
+   * b.refuseFds();
+   * const [r, w] = pipe();
+   * try {
+   *   a.sendSync(new Uint8Array([1]), [r]);
+   *   b.receiveSync(new Uint8Array(1));
+   * } catch (error) {
+   *   // EPERM at the sender (Linux 6.16+), or ERR_FDS_REFUSED here
+   *   console.log((error as { code: string }).code);
+   * }
+   * for (const x of [a, b, r, w]) x.close();
+   * ```
+   */
+  refuseFds(): void {
+    const socket = this.#checkOpen("refuse descriptors");
+    const lib = this.#libc;
+    const c = lib.platform.constants;
+    this.#refuseFds = true;
+    if (c.SO_PASSRIGHTS !== 0) {
+      // Older kernels answer ENOPROTOOPT: the receive side still discards.
+      const zero = new Uint8Array(4);
+      lib.setsockopt(socket, c.SOL_SOCKET, c.SO_PASSRIGHTS, zero, 4);
+    }
   }
 
   /**
@@ -622,7 +777,7 @@ export class UnixSocket implements Disposable {
     const lib = this.#libc;
     const c = lib.platform.constants;
     const { EINTR, EAGAIN } = lib.platform.errno;
-    const offered = controlSpace(lib.platform, maxFds);
+    const offered = this.#controlSpace(maxFds);
     const flags = c.MSG_CMSG_CLOEXEC | c.MSG_DONTWAIT;
     let spins = 0;
     for (;;) {
@@ -658,6 +813,11 @@ export class UnixSocket implements Disposable {
     return this.#reactor.wait(socket, direction, signal);
   }
 
+  #controlSpace(maxFds: number): number {
+    return (this.#refuseFds ? 0 : controlSpace(this.#libc.platform, maxFds)) +
+      this.#credentialSpace;
+  }
+
   #sendMessage(iovecs: number): Message {
     const m = this.#send;
     if (m !== undefined && m.fits(iovecs)) return m;
@@ -679,6 +839,7 @@ export class UnixSocket implements Disposable {
     const controlLength = message.receivedControlLength(offered);
     const fds: OwnedFd[] = [];
     let malformed = false;
+    let credentials: Credentials | null = null;
     if (controlLength > 0) {
       const count = message.singleRights(controlLength);
       if (count >= 0) {
@@ -699,6 +860,7 @@ export class UnixSocket implements Disposable {
         );
         for (const fd of parsed.fds) fds.push(new OwnedFd(fd));
         malformed = parsed.malformed;
+        credentials = parsed.credentials;
       }
     }
     const flags = message.receivedFlags();
@@ -706,6 +868,14 @@ export class UnixSocket implements Disposable {
     if ((flags & c.MSG_CTRUNC) !== 0 || malformed) {
       for (const fd of fds) fd.close();
       const truncated = (flags & c.MSG_CTRUNC) !== 0;
+      if (truncated && this.#refuseFds) {
+        throw new ControlMessageError(
+          "Cannot receive: the peer sent file descriptors to a socket that refuses them; the kernel discarded them",
+          "ERR_FDS_REFUSED",
+          bytes,
+          fds.length,
+        );
+      }
       throw new ControlMessageError(
         truncated
           ? `Cannot receive file descriptors: the message carried more than fit (maxFds or free descriptor slots); the ${fds.length} that arrived were closed`
@@ -715,13 +885,15 @@ export class UnixSocket implements Disposable {
         fds.length,
       );
     }
-    return {
+    const result: ReceiveResult = {
       bytes,
       fds,
       truncated: (flags & c.MSG_TRUNC) !== 0,
       eof: bytes === 0 && fds.length === 0 && total > 0 &&
         controlLength === 0 && this.kind !== "dgram",
     };
+    if (credentials !== null) result.credentials = credentials;
+    return result;
   }
 
   #address(call: "getsockname" | "getpeername"): string {

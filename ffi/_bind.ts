@@ -32,6 +32,7 @@ export function bindLibc(
   const { getsockname, getpeername, fcntl, read, write, pipe, poll } = s;
   const {
     unlink,
+    chmod,
     getpid,
     schedYield,
     epollCreate,
@@ -125,6 +126,10 @@ export function bindLibc(
     },
     unlink: (p) => {
       const r = unlink!(p);
+      return r < 0 ? -readErrno() : r;
+    },
+    chmod: (p, mode) => {
+      const r = chmod!(p, mode);
       return r < 0 ? -readErrno() : r;
     },
     getpid: () => getpid!(),

@@ -119,6 +119,9 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
     poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
     // int unlink(const char *path)
     unlink: { parameters: ["buffer"], result: "i32" },
+    // int chmod(const char *path, mode_t mode): mode_t is 32-bit on Linux and
+    // FreeBSD, 16-bit on macOS, passed zero-extended in a register either way.
+    chmod: { parameters: ["buffer", "u32"], result: "i32" },
     // int sched_yield(void)
     schedYield: { parameters: [], result: "i32", name: "sched_yield" },
     // pid_t getpid(void)

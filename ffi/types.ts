@@ -76,6 +76,8 @@ export interface Libc {
   poll(fds: Uint8Array, count: number, timeout: number): number;
   /** NUL-terminated path bytes. */
   unlink(path: Uint8Array): number;
+  /** NUL-terminated path bytes; `mode` as in chmod(2). */
+  chmod(path: Uint8Array, mode: number): number;
   getpid(): number;
   /** Lets another runnable thread on this CPU go first. */
   schedYield(): number;

@@ -76,6 +76,7 @@ const DARWIN_CONSTANTS: SocketConstants = {
   ...SHARED,
   SOCK_NONBLOCK: 0,
   SOCK_CLOEXEC: 0,
+  SO_PASSRIGHTS: 0,
   SO_NOSIGPIPE: 0x1022,
   MSG_NOSIGNAL: 0x80000,
   MSG_CMSG_CLOEXEC: 0,
@@ -87,6 +88,7 @@ const FREEBSD_CONSTANTS: SocketConstants = {
   ...SHARED,
   SOCK_NONBLOCK: 0x20000000,
   SOCK_CLOEXEC: 0x10000000,
+  SO_PASSRIGHTS: 0,
   SO_NOSIGPIPE: 0x0800,
   MSG_NOSIGNAL: 0x20000,
   MSG_CMSG_CLOEXEC: 0x40000,
@@ -115,6 +117,14 @@ function bsd(os: OperatingSystem, arch: Architecture): PlatformLayout {
     },
     sockaddrUn: SOCKADDR_UN,
     epollEvent: null,
+    // LOCAL_PEERCRED at SOL_LOCAL: struct xucred { u_int cr_version; uid_t
+    // cr_uid; short cr_ngroups; gid_t cr_groups[16]; } (cr_groups[0] is the
+    // effective gid). FreeBSD 13+ adds `union { void *; pid_t cr_pid; }`,
+    // pointer-aligned after the groups; macOS gives the pid through
+    // LOCAL_PEERPID instead.
+    peerCredentials: darwin
+      ? { level: 0, name: 1, size: 76, pid: -1, uid: 4, gid: 12, pidOption: 2 }
+      : { level: 0, name: 1, size: 88, pid: 80, uid: 4, gid: 12, pidOption: 0 },
     constants: darwin ? DARWIN_CONSTANTS : FREEBSD_CONSTANTS,
     errno: darwin ? DARWIN_ERRNO : FREEBSD_ERRNO,
     maxFds: 253,

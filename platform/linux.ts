@@ -26,6 +26,7 @@ const CONSTANTS: SocketConstants = {
   SO_RCVBUF: 8,
   SO_PASSCRED: 16,
   SO_PEERCRED: 17,
+  SO_PASSRIGHTS: 83,
   SO_NOSIGPIPE: 0,
   MSG_PEEK: 0x2,
   MSG_CTRUNC: 0x8,
@@ -107,6 +108,16 @@ function linux(arch: Architecture): PlatformLayout {
         ? { size: 12, events: 0, data: 4 }
         : { size: 16, events: 0, data: 8 }),
       ...EPOLL,
+    },
+    // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+    peerCredentials: {
+      level: 1,
+      name: 17,
+      size: 12,
+      pid: 0,
+      uid: 4,
+      gid: 8,
+      pidOption: 0,
     },
     constants: CONSTANTS,
     errno: LINUX_ERRNO,

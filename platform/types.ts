@@ -138,6 +138,11 @@ export interface SocketConstants {
   readonly SO_PASSCRED: number;
   /** `SO_PEERCRED` (0 where the platform has none). */
   readonly SO_PEERCRED: number;
+  /**
+   * `SO_PASSRIGHTS` (Linux 6.16+: set to 0, the kernel refuses fds sent to
+   * the socket; 0 where the platform has none).
+   */
+  readonly SO_PASSRIGHTS: number;
   /** `SO_NOSIGPIPE` (0 where the platform has none). */
   readonly SO_NOSIGPIPE: number;
   /** `MSG_PEEK` (0 where the platform has none). */
@@ -182,6 +187,31 @@ export interface SocketConstants {
   readonly POLLOUT: number;
 }
 
+/**
+ * How `getsockopt` reports a connected peer's credentials: Linux's
+ * `SO_PEERCRED` (`struct ucred`), or `LOCAL_PEERCRED` (`struct xucred`) on
+ * macOS and FreeBSD.
+ */
+export interface PeerCredentialsLayout {
+  /** The option level (`SOL_SOCKET` on Linux, `SOL_LOCAL` = 0 on the BSDs). */
+  readonly level: number;
+  /** The option name (`SO_PEERCRED` = 17, `LOCAL_PEERCRED` = 1). */
+  readonly name: number;
+  /** Size of the struct the option fills. */
+  readonly size: number;
+  /** Offset of the `int32` process ID, or -1 when the struct has none. */
+  readonly pid: number;
+  /** Offset of the `uint32` user ID. */
+  readonly uid: number;
+  /** Offset of the `uint32` (primary) group ID. */
+  readonly gid: number;
+  /**
+   * An option at the same level giving the pid as an `int` when the struct
+   * lacks it (macOS `LOCAL_PEERPID` = 2), 0 otherwise.
+   */
+  readonly pidOption: number;
+}
+
 /** Everything fdpass needs to know about one target. */
 export interface PlatformLayout {
   /** Profile name, such as `"linux-x86_64"`. */
@@ -204,6 +234,8 @@ export interface PlatformLayout {
   readonly sockaddrUn: SockaddrUnLayout;
   /** `struct pollfd` is 8 bytes everywhere: fd, events, revents. */
   readonly epollEvent: EpollEventLayout | null;
+  /** `getsockopt` of the peer's credentials. */
+  readonly peerCredentials: PeerCredentialsLayout;
   /** Socket, message, fcntl and poll constants. */
   readonly constants: SocketConstants;
   /** errno number for each name this platform defines. */

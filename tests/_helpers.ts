@@ -54,6 +54,8 @@ export async function warmUp(): Promise<void> {
   warmed = true;
   const [a, b] = socketPair();
   const pending = b.receive(new Uint8Array(1));
+  // Late enough that the receive gives up spinning and arms the reactor.
+  await new Promise((resolve) => setTimeout(resolve, 50));
   a.sendSync(new Uint8Array([1]));
   await pending;
   a.close();
@@ -94,11 +96,17 @@ export interface RunResult {
 export function run(
   command: string,
   args: readonly string[],
-  options: { env?: Record<string, string>; input?: string; timeoutMs?: number } =
-    {},
+  options: {
+    env?: Record<string, string>;
+    input?: string;
+    timeoutMs?: number;
+  } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], {
+    // argv cannot hold NUL: an abstract name travels as "@name" (see
+    // tests/peers/_args.ts, which turns it back).
+    const argv = args.map((a) => a.startsWith("\0") ? `@${a.slice(1)}` : a);
+    const child = spawn(command, argv, {
       cwd: ROOT,
       env: { ...process.env, NO_COLOR: "1", ...options.env },
       stdio: ["pipe", "pipe", "pipe"],
