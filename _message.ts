@@ -12,7 +12,7 @@
  */
 
 import type { Libc } from "./ffi/types.ts";
-import { cmsgSpace } from "./platform/cmsg.ts";
+import { cmsgLen, cmsgSpace } from "./platform/cmsg.ts";
 import type { PlatformLayout } from "./platform/types.ts";
 
 const MSGHDR_BYTES = 64;
@@ -211,7 +211,15 @@ export class Message {
   }
 }
 
-/** Control bytes to offer for `maxFds` descriptors. */
+/**
+ * Control bytes to offer for at most `maxFds` descriptors. Linux installs
+ * `(msg_controllen - header) / 4` fds, so `CMSG_SPACE` (rounded up to 8)
+ * would let one more through for an odd `maxFds`: offer exactly
+ * `CMSG_LEN`. The BSDs expect whole `CMSG_SPACE` buffers; the receive path
+ * still rejects any surplus there.
+ */
 export function controlSpace(layout: PlatformLayout, maxFds: number): number {
-  return cmsgSpace(layout.cmsghdr, 4 * maxFds);
+  return layout.os === "linux"
+    ? cmsgLen(layout.cmsghdr, 4 * maxFds)
+    : cmsgSpace(layout.cmsghdr, 4 * maxFds);
 }

@@ -29,8 +29,11 @@ export const SCM_MAX_FD = 253;
 /** A Unix socket type: `SOCK_STREAM`, `SOCK_DGRAM` or `SOCK_SEQPACKET` (Linux, FreeBSD). */
 export type SocketKind = "stream" | "dgram" | "seqpacket";
 
-/** A descriptor to send: a number, or an {@linkcode OwnedFd} (borrowed, not consumed). */
-export type FdLike = number | OwnedFd;
+/**
+ * A descriptor to send: a number, an {@linkcode OwnedFd} or a
+ * {@linkcode UnixSocket} (borrowed, not consumed: it stays open here).
+ */
+export type FdLike = number | OwnedFd | UnixSocket;
 
 /** Options for {@linkcode UnixSocket.sendSync}. */
 export interface SendSyncOptions {
@@ -142,12 +145,14 @@ function checkFds(fds: readonly FdLike[], out: number[]): void {
   }
   out.length = 0;
   for (const item of fds) {
-    const fd = item instanceof OwnedFd ? item.fd : item;
+    const fd = item instanceof OwnedFd || item instanceof UnixSocket
+      ? item.fd
+      : item;
     if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fff_ffff) {
       throw new TypeError(
         `Cannot send file descriptor ${
           String(fd)
-        }: expected a non-negative integer or an OwnedFd`,
+        }: expected a non-negative integer, an OwnedFd or a UnixSocket`,
       );
     }
     out.push(fd);
@@ -441,7 +446,7 @@ export class UnixSocket implements Disposable {
       r = lib.recvmsg(socket, message.msghdr, flags);
     } while (r === -EINTR);
     if (r < 0) throw systemError(-r, "recvmsg", "Cannot receive");
-    return this.#collect(message, r, total, offered);
+    return this.#collect(message, r, total, offered, maxFds);
   }
 
   /**
@@ -786,7 +791,7 @@ export class UnixSocket implements Disposable {
       const total = message.setIovecs(buffers, 0);
       message.prepareReceive(offered);
       const r = lib.recvmsg(socket, message.msghdr, flags);
-      if (r >= 0) return this.#collect(message, r, total, offered);
+      if (r >= 0) return this.#collect(message, r, total, offered, maxFds);
       if (-r === EAGAIN) {
         const wait = this.#wait(socket, 0, signal, spins++);
         if (wait !== undefined) await wait;
@@ -835,6 +840,7 @@ export class UnixSocket implements Disposable {
     bytes: number,
     total: number,
     offered: number,
+    maxFds: number,
   ): ReceiveResult {
     const controlLength = message.receivedControlLength(offered);
     const fds: OwnedFd[] = [];
@@ -865,9 +871,9 @@ export class UnixSocket implements Disposable {
     }
     const flags = message.receivedFlags();
     const c = this.#constants;
-    if ((flags & c.MSG_CTRUNC) !== 0 || malformed) {
+    if ((flags & c.MSG_CTRUNC) !== 0 || malformed || fds.length > maxFds) {
       for (const fd of fds) fd.close();
-      const truncated = (flags & c.MSG_CTRUNC) !== 0;
+      const truncated = !malformed;
       if (truncated && this.#refuseFds) {
         throw new ControlMessageError(
           "Cannot receive: the peer sent file descriptors to a socket that refuses them; the kernel discarded them",
