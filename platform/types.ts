@@ -232,7 +232,7 @@ export interface PlatformLayout {
   readonly cmsghdr: CmsghdrLayout;
   /** `struct sockaddr_un`. */
   readonly sockaddrUn: SockaddrUnLayout;
-  /** `struct pollfd` is 8 bytes everywhere: fd, events, revents. */
+  /** `struct epoll_event` and the epoll constants (Linux); `null` elsewhere. */
   readonly epollEvent: EpollEventLayout | null;
   /** `getsockopt` of the peer's credentials. */
   readonly peerCredentials: PeerCredentialsLayout;
