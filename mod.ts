@@ -55,6 +55,15 @@ export {
 } from "./unix_listener.ts";
 export { OwnedFd, pipe } from "./owned_fd.ts";
 export {
+  Channel,
+  type ChannelOptions,
+  type ChannelReceiveOptions,
+  type ChannelSendOptions,
+  type Frame,
+  FrameError,
+  type FrameErrorCode,
+} from "./channel.ts";
+export {
   ClosedError,
   ControlMessageError,
   type ControlMessageErrorCode,
