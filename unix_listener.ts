@@ -9,12 +9,13 @@ import { libc, systemError } from "./_system.ts";
 import { OperationQueue } from "./_queue.ts";
 import { Reactor } from "./_reactor.ts";
 import { OwnedFd } from "./owned_fd.ts";
-import { encodeSockaddrUn } from "./platform/sockaddr.ts";
+import { decodeSockaddrUn, encodeSockaddrUn } from "./platform/sockaddr.ts";
 import {
   adoptSocket,
   createSocketFd,
   setNoSigpipe,
   type SocketKind,
+  socketKindOf,
   type UnixSocket,
 } from "./unix_socket.ts";
 
@@ -78,6 +79,53 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
     this.#owned = fd;
     this.kind = kind;
     this.path = path;
+  }
+
+  /**
+   * Adopts a listening socket: inherited (systemd socket activation passes
+   * them from fd 3, see `LISTEN_FDS`) or received from a peer as an
+   * {@linkcode OwnedFd}, whose ownership moves to the new listener. The
+   * descriptor is made nonblocking (which the process that shares it will
+   * see too) so that waiting never holds a thread in `accept`.
+   *
+   * @throws {SystemError} `ENOTSOCK` if `fd` is not a socket.
+   * @throws {TypeError} for a datagram or non-Unix socket type.
+   *
+   * @example
+   * ```ts
+   * import { connect, listen, UnixListener } from "./mod.ts";
+   *
+   * const path = `\0fdpass-doc-adopt-${Date.now()}-${Math.random()}`;
+   * const original = listen(path);
+   * using adopted = UnixListener.fromFd(original.fd); // hand the number over
+   * using client = connect(path);
+   * using server = adopted.acceptSync();
+   * console.log(adopted.path === path, server.kind); // true stream
+   * ```
+   */
+  static fromFd(fd: number | OwnedFd): UnixListener {
+    const number = fd instanceof OwnedFd ? fd.fd : fd;
+    const action = "Cannot adopt listener";
+    const kind = socketKindOf(number, action);
+    if (kind === "dgram") {
+      throw new TypeError(`${action}: a datagram socket does not listen`);
+    }
+    const lib = libc();
+    const c = lib.platform.constants;
+    const flags = lib.fcntl(number, c.F_GETFL, 0);
+    if (flags < 0) throw systemError(-flags, "fcntl", action);
+    const r = lib.fcntl(number, c.F_SETFL, flags | c.O_NONBLOCK);
+    if (r < 0) throw systemError(-r, "fcntl", action);
+    const owned = fd instanceof OwnedFd
+      ? new OwnedFd(fd.release())
+      : new OwnedFd(number);
+    const bytes = new Uint8Array(lib.platform.sockaddrUn.size);
+    const length = new Uint32Array([bytes.length]);
+    const named = lib.getsockname(owned.fd, bytes, length);
+    const path = named < 0
+      ? ""
+      : decodeSockaddrUn(bytes, length[0]!, lib.platform);
+    return new UnixListener(owned, kind, path);
   }
 
   /**

@@ -30,10 +30,11 @@ export const SCM_MAX_FD = 253;
 export type SocketKind = "stream" | "dgram" | "seqpacket";
 
 /**
- * A descriptor to send: a number, an {@linkcode OwnedFd} or a
- * {@linkcode UnixSocket} (borrowed, not consumed: it stays open here).
+ * A descriptor to send: a number, or an object that owns one through an `fd`
+ * property ({@linkcode OwnedFd}, {@linkcode UnixSocket},
+ * `UnixListener`). Sending borrows it: it stays open here.
  */
-export type FdLike = number | OwnedFd | UnixSocket;
+export type FdLike = number | { readonly fd: number };
 
 /** Options for {@linkcode UnixSocket.sendSync}. */
 export interface SendSyncOptions {
@@ -145,14 +146,16 @@ function checkFds(fds: readonly FdLike[], out: number[]): void {
   }
   out.length = 0;
   for (const item of fds) {
-    const fd = item instanceof OwnedFd || item instanceof UnixSocket
+    const fd = typeof item === "number"
+      ? item
+      : typeof item === "object" && item !== null
       ? item.fd
       : item;
     if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fff_ffff) {
       throw new TypeError(
         `Cannot send file descriptor ${
           String(fd)
-        }: expected a non-negative integer, an OwnedFd or a UnixSocket`,
+        }: expected a non-negative integer or an object with an fd (OwnedFd, UnixSocket)`,
       );
     }
     out.push(fd);
@@ -297,32 +300,7 @@ export class UnixSocket implements Disposable {
    */
   static fromFd(fd: number | OwnedFd): UnixSocket {
     const number = fd instanceof OwnedFd ? fd.fd : fd;
-    if (!Number.isInteger(number) || number < 0) {
-      throw new TypeError(
-        `Cannot adopt socket: expected a non-negative integer, got ${
-          String(number)
-        }`,
-      );
-    }
-    const lib = libc();
-    const c = lib.platform.constants;
-    const value = new Uint8Array(4);
-    const length = new Uint32Array([4]);
-    const r = lib.getsockopt(number, c.SOL_SOCKET, c.SO_TYPE, value, length);
-    if (r < 0) throw systemError(-r, "getsockopt", "Cannot adopt socket");
-    const type = new DataView(value.buffer).getInt32(0, true);
-    const kind = type === c.SOCK_STREAM
-      ? "stream"
-      : type === c.SOCK_DGRAM
-      ? "dgram"
-      : type === c.SOCK_SEQPACKET
-      ? "seqpacket"
-      : null;
-    if (kind === null) {
-      throw new TypeError(
-        `Cannot adopt socket: unsupported socket type ${type}`,
-      );
-    }
+    const kind = socketKindOf(number, "Cannot adopt socket");
     const owned = fd instanceof OwnedFd
       ? new OwnedFd(fd.release())
       : new OwnedFd(number);
@@ -924,6 +902,33 @@ function newSocket(lib: Libc, kind: SocketKind, extraFlags: number): OwnedFd {
   const fd = new OwnedFd(r);
   setNoSigpipe(lib, fd);
   return fd;
+}
+
+/** @internal The kind of the open socket `fd`, read from the kernel. */
+export function socketKindOf(fd: number, action: string): SocketKind {
+  if (!Number.isInteger(fd) || fd < 0) {
+    throw new TypeError(
+      `${action}: expected a non-negative integer, got ${String(fd)}`,
+    );
+  }
+  const lib = libc();
+  const c = lib.platform.constants;
+  const value = new Uint8Array(4);
+  const length = new Uint32Array([4]);
+  const r = lib.getsockopt(fd, c.SOL_SOCKET, c.SO_TYPE, value, length);
+  if (r < 0) throw systemError(-r, "getsockopt", action);
+  const type = new DataView(value.buffer).getInt32(0, true);
+  const kind = type === c.SOCK_STREAM
+    ? "stream"
+    : type === c.SOCK_DGRAM
+    ? "dgram"
+    : type === c.SOCK_SEQPACKET
+    ? "seqpacket"
+    : null;
+  if (kind === null) {
+    throw new TypeError(`${action}: unsupported socket type ${type}`);
+  }
+  return kind;
 }
 
 /** @internal macOS has no MSG_NOSIGNAL before 11: set SO_NOSIGPIPE on every socket. */
