@@ -304,7 +304,9 @@ export class UnixSocket implements Disposable {
     const owned = fd instanceof OwnedFd
       ? new OwnedFd(fd.release())
       : new OwnedFd(number);
-    return new UnixSocket(owned, kind);
+    const socket = new UnixSocket(owned, kind);
+    socket.#adoptCredentialSetting();
+    return socket;
   }
 
   /**
@@ -796,6 +798,24 @@ export class UnixSocket implements Disposable {
     return this.#reactor.wait(socket, direction, signal);
   }
 
+  /**
+   * Whoever made an adopted socket may have turned SO_PASSCRED on (systemd's
+   * `PassCredentials=yes`): then every message carries credentials, and the
+   * control buffer must make room for them or 253 fds no longer fit.
+   */
+  #adoptCredentialSetting(): void {
+    const lib = this.#libc;
+    const c = lib.platform.constants;
+    if (c.SO_PASSCRED === 0) return;
+    const value = new Uint8Array(4);
+    const length = new Uint32Array([4]);
+    const fd = this.#owned.fd;
+    const r = lib.getsockopt(fd, c.SOL_SOCKET, c.SO_PASSCRED, value, length);
+    if (r >= 0 && new DataView(value.buffer).getInt32(0, true) !== 0) {
+      this.#credentialSpace = cmsgSpace(lib.platform.cmsghdr, 12);
+    }
+  }
+
   #controlSpace(maxFds: number): number {
     return (this.#refuseFds ? 0 : controlSpace(this.#libc.platform, maxFds)) +
       this.#credentialSpace;
@@ -869,14 +889,19 @@ export class UnixSocket implements Disposable {
         fds.length,
       );
     }
+    // A stream read returns 0 bytes only at end of stream, even when Linux
+    // attaches an empty credentials record to it (SO_PASSCRED); a seqpacket
+    // peer may send an empty message, which then comes with credentials.
+    const eof = bytes === 0 && fds.length === 0 && total > 0 &&
+      (this.kind === "stream" ||
+        (this.kind === "seqpacket" && controlLength === 0));
     const result: ReceiveResult = {
       bytes,
       fds,
       truncated: (flags & c.MSG_TRUNC) !== 0,
-      eof: bytes === 0 && fds.length === 0 && total > 0 &&
-        controlLength === 0 && this.kind !== "dgram",
+      eof,
     };
-    if (credentials !== null) result.credentials = credentials;
+    if (credentials !== null && !eof) result.credentials = credentials;
     return result;
   }
 

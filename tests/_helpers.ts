@@ -54,8 +54,14 @@ export async function warmUp(): Promise<void> {
   warmed = true;
   const [a, b] = socketPair();
   const pending = b.receive(new Uint8Array(1));
-  // Late enough that the receive gives up spinning and arms the reactor.
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // The receive retries once per event-loop turn before it arms the
+  // reactor: outlast that in turns, not only in time, since a loaded
+  // machine can fire a timer before the turns are spent.
+  const started = performance.now();
+  for (let turns = 0; turns < 200 || performance.now() - started < 50;) {
+    await new Promise((resolve) => setImmediate(resolve));
+    turns++;
+  }
   a.sendSync(new Uint8Array([1]));
   await pending;
   a.close();

@@ -24,6 +24,7 @@ import {
   socketPair,
   SystemError,
   type UnixListener,
+  UnixSocket,
 } from "../mod.ts";
 import {
   abstractName,
@@ -292,5 +293,26 @@ test("credentials from another process name that process", async () => {
     assert.equal(message.credentials?.pid, Number(result.stdout.trim()));
     assert.equal(message.fds.length, 1);
     for (const fd of message.fds) fd.close();
+  });
+});
+
+test("a socket adopted with SO_PASSCRED already on still receives 253 fds", async () => {
+  await noLeak(() => {
+    const [a, b] = socketPair("seqpacket");
+    const [carrierA, carrierB] = socketPair("seqpacket");
+    const [r, w] = pipe();
+    try {
+      b.receiveCredentials();
+      carrierA.sendSync(new Uint8Array([1]), [b]);
+      b.close();
+      const { fds } = carrierB.receiveSync(new Uint8Array(1));
+      using adopted = UnixSocket.fromFd(fds[0]!);
+      a.sendSync(new Uint8Array([2]), Array(SCM_MAX_FD).fill(r));
+      const got = adopted.receiveSync(new Uint8Array(4));
+      assert.equal(got.fds.length, SCM_MAX_FD);
+      for (const fd of got.fds) fd.close();
+    } finally {
+      for (const x of [a, carrierA, carrierB, r, w]) x.close();
+    }
   });
 });
