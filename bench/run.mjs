@@ -4,8 +4,8 @@
 // implementation several times, prints one table of medians with ratios to
 // C and writes bench/results/<timestamp>.json and bench/results/latest.json.
 //
-//   node bench/run.mjs            full run, about 3 minutes on 2 cores
-//   node bench/run.mjs --quick    smoke run, about 20 seconds
+//   node bench/run.mjs            full run, about 2 minutes on 2 cores
+//   node bench/run.mjs --quick    smoke run, about 30 seconds
 //
 // Cases:
 //   sync       one process, socketpair(AF_UNIX, SOCK_STREAM), ns per
@@ -14,15 +14,22 @@
 //              a Unix stream socket in a temp dir, 64 B + 1 fd each way, µs
 //              per round trip (median and p99), unpinned and all processes
 //              pinned to CPU 0 with `taskset -c 0`
+//   idle       CPU % of an fdpass process over a quiet window: a receive
+//              parked in the reactor, the reactor used and then nothing
+//              pending, and the runtime alone (bench/fdpass/idle.ts)
+//   cancel     µs from controller.abort() / close() to the rejection of a
+//              receive parked in the reactor (bench/fdpass/latency.ts)
+//   many       1,000 sockets each with a receive pending on one reactor:
+//              time until all resolve, round trips to the C echo server
+//              meanwhile, heap and RSS per waiting socket (bench/fdpass/many.ts)
+//   heap       JS heap and RSS growth per sync message over 10^6 messages
+//              (bench/fdpass/heap.ts)
 //
 // Each figure is the median over repetitions of each repetition's figure
 // (the mean ns/pair of a sync run; the median or p99 RTT of a ping-pong run).
 // Repetitions interleave implementations, rotating the order each time, so
-// slow drift on a noisy VM hits every implementation alike.
-//
-// TODO(issue 4, second part): idle CPU with a receive pending, AbortSignal
-// and close() -> reject latency, 1,000 concurrent sockets, heap growth over
-// a long run. Not implemented yet; see TODO_CASES below.
+// slow drift on a noisy VM hits every implementation alike. The idle case
+// runs its processes side by side (they sleep; CPU time is per process).
 
 import { spawn, spawnSync } from "node:child_process";
 import {
@@ -46,13 +53,6 @@ const DENO = process.env.DENO ?? join(BIN, "deno");
 const PYTHON = process.env.PYTHON ?? "python3";
 const CC = process.env.CC ?? "gcc";
 
-const TODO_CASES = [
-  "idle CPU % over 5 s with a receive pending",
-  "AbortSignal -> reject and close() -> reject latency",
-  "1,000 concurrent sockets",
-  "heap growth over a long ping-pong run",
-];
-
 const argv = process.argv.slice(2);
 for (const a of argv) {
   if (a !== "--quick" && a !== "--help" && a !== "-h") {
@@ -75,6 +75,13 @@ const CONFIG = QUICK
     ppReps: 2,
     ppWarmup: 300,
     ppRounds: 3000,
+    idleMs: 1000,
+    cancelReps: 1,
+    cancelTries: 21,
+    parkMs: 20,
+    manyReps: 1,
+    manyRounds: 1000,
+    heapMessages: 100000,
     timeoutMs: 30000,
   }
   : {
@@ -85,6 +92,13 @@ const CONFIG = QUICK
     ppReps: 5,
     ppWarmup: 500,
     ppRounds: 10000,
+    idleMs: 5000,
+    cancelReps: 2,
+    cancelTries: 101,
+    parkMs: 20,
+    manyReps: 3,
+    manyRounds: 2000,
+    heapMessages: 1000000,
     timeoutMs: 60000,
   };
 
@@ -381,7 +395,9 @@ function startServer(path, pin) {
   });
 }
 
-async function pingPongOnce(client, path, pin) {
+// Runs `client` against a fresh echo server; resolves { out } (its last
+// JSON line) or { error }.
+async function runAgainstEcho(client, path, pin) {
   const server = await startServer(path, pin);
   const [cmd, args] = pinned(client.cmd, client.args, pin);
   const r = await run(cmd, args);
@@ -394,12 +410,17 @@ async function pingPongOnce(client, path, pin) {
   const serverKill = setTimeout(() => server.child.kill("SIGKILL"), 5000);
   await server.done;
   clearTimeout(serverKill);
-  let out;
   try {
-    out = lastJsonLine(r.stdout);
+    return { out: lastJsonLine(r.stdout) };
   } catch (e) {
     return { error: String(e) };
   }
+}
+
+async function pingPongOnce(client, path, pin) {
+  const res = await runAgainstEcho(client, path, pin);
+  if (res.error) return res;
+  const out = res.out;
   if (out.skip) return { skip: out.skip };
   const s = Float64Array.from(out.rtt_ns).sort();
   if (s.length !== CONFIG.ppRounds) return { error: `got ${s.length} samples` };
@@ -475,6 +496,365 @@ async function runPingPong(rows) {
   }
 }
 
+// --------------------------------------------- fdpass-only cases (no C twin)
+
+// The two fdpass runs of `script`. Deno gets --allow-ffi only, plus
+// --expose-gc where the script forces collections.
+function fdpassImpls(script, args, { gc = false } = {}) {
+  const file = join(BENCH, "fdpass", script);
+  return [
+    {
+      name: "fdpass Bun",
+      cmd: BUN,
+      args: [file, ...args],
+      skip: fdpassMissing ?? missing(BUN, "bun"),
+    },
+    {
+      name: "fdpass Deno",
+      cmd: DENO,
+      args: [
+        "run",
+        "--allow-ffi",
+        ...(gc ? ["--v8-flags=--expose-gc"] : []),
+        file,
+        ...args,
+      ],
+      skip: fdpassMissing ?? missing(DENO, "deno"),
+    },
+  ];
+}
+
+// Runs a child and resolves { out } (its last JSON line) or { error }.
+async function runJson(
+  impl,
+  { timeoutMs = CONFIG.timeoutMs, pin = false } = {},
+) {
+  const [cmd, args] = pinned(impl.cmd, impl.args, pin);
+  const r = await run(cmd, args, { timeoutMs });
+  if (r.code !== 0 || r.timedOut) return { error: describeFailure(r) };
+  try {
+    return { out: lastJsonLine(r.stdout) };
+  } catch (e) {
+    return { error: String(e) };
+  }
+}
+
+// Runs every impl `reps` times in rotating order through `runOne(impl)`;
+// returns Map name -> { outs, errors, skip }.
+async function repeat(tag, impls, reps, runOne) {
+  const slots = new Map(
+    impls.map((i) => [i.name, { outs: [], errors: [], skip: i.skip ?? null }]),
+  );
+  for (let rep = 0; rep < reps; rep++) {
+    for (const impl of rotate(impls, rep)) {
+      const slot = slots.get(impl.name);
+      if (slot.skip) continue;
+      const t0 = Date.now();
+      let res;
+      try {
+        res = await runOne(impl);
+      } catch (e) {
+        res = { error: String(e) };
+      }
+      if (res.error) {
+        slot.errors.push(res.error);
+        log(`  ${tag} rep ${rep + 1} ${impl.name}: FAILED ${res.error}`);
+      } else if (res.out.skip) {
+        slot.skip = res.out.skip;
+        log(`  ${tag} rep ${rep + 1} ${impl.name}: ${res.out.skip}`);
+      } else {
+        slot.outs.push(res.out);
+        log(`  ${tag} rep ${rep + 1} ${impl.name}: ${Date.now() - t0} ms`);
+      }
+    }
+  }
+  return slots;
+}
+
+// One table row from the outputs of one impl. `value(out)` gives the
+// per-repetition figure, `p99(out)` the per-repetition p99 if any.
+function fdpassRow(group, label, unit, impl, slot, spec) {
+  const values = [];
+  const p99s = [];
+  for (const out of slot.outs) {
+    const v = spec.value(out);
+    if (typeof v === "number" && Number.isFinite(v)) values.push(v);
+    const p = spec.p99?.(out);
+    if (typeof p === "number" && Number.isFinite(p)) p99s.push(p);
+  }
+  return {
+    group,
+    case: label,
+    unit,
+    impl: impl.name,
+    baseline: false,
+    median: values.length ? median(values) : null,
+    p99: p99s.length ? median(p99s) : null,
+    reps: values,
+    p99Reps: p99s,
+    digits: spec.digits ?? 1,
+    target: spec.target ?? null,
+    detail: spec.detail ? slot.outs.map(spec.detail) : undefined,
+    skipped: slot.skip ??
+      (values.length ? null : `error (${slot.errors[0] ?? "no data"})`),
+    errors: slot.errors,
+  };
+}
+
+function samplesMedian(xs) {
+  return percentile(Float64Array.from(xs).sort(), 50);
+}
+
+function samplesP99(xs) {
+  return percentile(Float64Array.from(xs).sort(), 99);
+}
+
+const IDLE_MODES = [
+  {
+    key: "pending",
+    label: "receive pending",
+    target: { text: "≤ 0.2 %", on: "median", max: 0.2 },
+  },
+  { key: "used", label: "reactor used, none pending" },
+  { key: "bare", label: "runtime alone" },
+];
+
+// Every idle process runs at the same time: each sleeps through its
+// window, and getrusage counts only its own CPU time.
+async function runIdle(rows) {
+  const seconds = CONFIG.idleMs / 1000;
+  const jobs = [];
+  for (const mode of IDLE_MODES) {
+    for (
+      const impl of fdpassImpls("idle.ts", [mode.key, String(CONFIG.idleMs)])
+    ) {
+      jobs.push({ mode, impl });
+    }
+  }
+  const t0 = Date.now();
+  const results = await Promise.all(
+    jobs.map(({ impl }) =>
+      impl.skip
+        ? Promise.resolve(null)
+        : runJson(impl, { timeoutMs: CONFIG.idleMs + 30000 })
+    ),
+  );
+  log(`  idle: ${jobs.length} processes side by side, ${Date.now() - t0} ms`);
+  jobs.forEach(({ mode, impl }, i) => {
+    const res = results[i];
+    const slot = { outs: [], errors: [], skip: impl.skip ?? null };
+    if (res?.error) {
+      slot.errors.push(res.error);
+      log(`  idle ${mode.key} ${impl.name}: FAILED ${res.error}`);
+    } else if (res) {
+      slot.outs.push(res.out);
+    }
+    rows.push(
+      fdpassRow(
+        "idle",
+        `idle ${seconds} s, ${mode.label}`,
+        "% CPU",
+        impl,
+        slot,
+        {
+          value: (o) => o.cpu_percent,
+          digits: 3,
+          target: mode.target,
+          detail: (o) => ({ cpuMs: o.cpu_ms, wallMs: o.wall_ms }),
+        },
+      ),
+    );
+  });
+}
+
+async function runCancel(rows) {
+  const impls = fdpassImpls("latency.ts", [
+    String(CONFIG.cancelTries),
+    String(CONFIG.parkMs),
+  ]);
+  const slots = await repeat(
+    "cancel",
+    impls,
+    CONFIG.cancelReps,
+    (impl) => runJson(impl),
+  );
+  // The first try in a process runs cold code paths: its own row. The
+  // others give the median and p99.
+  const warm = (xs) => xs.slice(1);
+  for (
+    const [key, what] of [
+      ["abort_us", "abort()"],
+      ["close_us", "close()"],
+    ]
+  ) {
+    for (const impl of impls) {
+      rows.push(
+        fdpassRow(
+          "cancel",
+          `${what} → receive rejected`,
+          "µs",
+          impl,
+          slots.get(impl.name),
+          {
+            value: (o) => samplesMedian(warm(o[key])),
+            p99: (o) => samplesP99(warm(o[key])),
+            target: { text: "≤ 1000 µs (p99)", on: "p99", max: 1000 },
+            detail: (o) => ({
+              tries: warm(o[key]).length,
+              maxUs: Math.max(...warm(o[key])),
+            }),
+          },
+        ),
+      );
+    }
+    for (const impl of impls) {
+      rows.push(
+        fdpassRow(
+          "cancel",
+          `${what} → rejected, first in process`,
+          "µs",
+          impl,
+          slots.get(impl.name),
+          {
+            value: (o) => o[key][0],
+            target: { text: "≤ 1000 µs", on: "median", max: 1000 },
+          },
+        ),
+      );
+    }
+  }
+}
+
+// The fd budget of a child: 500 pairs need 1,000 sockets plus, at the
+// peak, 1,000 received fds (in flight fds also count against the limit).
+function manyPairs() {
+  const r = spawnSync("sh", ["-c", "ulimit -n"], { encoding: "utf8" });
+  const text = (r.stdout ?? "").trim();
+  const limit = Number(text);
+  if (!Number.isFinite(limit)) return { pairs: 500, limit: text || "unknown" };
+  return { pairs: Math.min(500, Math.floor((limit - 256) / 4)), limit };
+}
+
+async function runMany(rows) {
+  const { pairs, limit } = manyPairs();
+  log(`  ulimit -n ${limit}: ${pairs} pairs`);
+  const waiting = 2 * Math.max(pairs, 0);
+  const n = waiting.toLocaleString("en-US");
+  const dir = mkdtempSync(join(tmpdir(), "fdpass-bench-"));
+  const path = join(dir, "echo.sock");
+  try {
+    const impls = fdpassImpls(
+      "many.ts",
+      [path, String(pairs), String(CONFIG.manyRounds)],
+      { gc: true },
+    ).map((i) =>
+      pairs < 1 ? { ...i, skip: `n/a (ulimit -n ${limit} too low)` } : i
+    );
+    const slots = await repeat(
+      "many",
+      impls,
+      CONFIG.manyReps,
+      (impl) => runAgainstEcho(impl, path, true),
+    );
+    const specs = [
+      [`${n} waiting: all resolved`, "µs/msg", {
+        value: (o) => o.resolve_us_per_msg,
+        digits: 2,
+        detail: (o) => ({
+          waiting: o.waiting,
+          sendLoopUsPerMsg: o.send_loop_us_per_msg,
+          totalMs: o.resolve_total_ms,
+        }),
+      }],
+      ["ping-pong cpu 0, none waiting", "µs/RTT", {
+        value: (o) => samplesMedian(o.rtt_alone_us),
+        p99: (o) => samplesP99(o.rtt_alone_us),
+      }],
+      [`ping-pong cpu 0, ${n} waiting`, "µs/RTT", {
+        value: (o) => samplesMedian(o.rtt_waiting_us),
+        p99: (o) => samplesP99(o.rtt_waiting_us),
+      }],
+      [`${n} waiting: JS heap per socket`, "B", {
+        value: (o) => o.heap_per_socket_b + o.heap_per_receive_b,
+        digits: 0,
+        detail: (o) => ({
+          gc: o.gc,
+          openSocket: o.heap_per_socket_b,
+          pendingReceive: o.heap_per_receive_b,
+        }),
+      }],
+      [`${n} waiting: RSS per socket`, "B", {
+        value: (o) => o.rss_per_socket_b + o.rss_per_receive_b,
+        digits: 0,
+        detail: (o) => ({
+          openSocket: o.rss_per_socket_b,
+          pendingReceive: o.rss_per_receive_b,
+        }),
+      }],
+    ];
+    for (const [label, unit, spec] of specs) {
+      for (const impl of impls) {
+        rows.push(
+          fdpassRow("many", label, unit, impl, slots.get(impl.name), spec),
+        );
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runHeap(rows) {
+  const n = CONFIG.heapMessages;
+  const impls = fdpassImpls("heap.ts", [String(n)], { gc: true });
+  const slots = await repeat(
+    "heap",
+    impls,
+    1,
+    (impl) => runJson(impl, { timeoutMs: CONFIG.timeoutMs * 2 }),
+  );
+  const count = n.toLocaleString("en-US");
+  for (const impl of impls) {
+    rows.push(
+      fdpassRow(
+        "heap",
+        `heap growth, ${count} sync msgs`,
+        "B/msg",
+        impl,
+        slots.get(impl.name),
+        {
+          value: (o) => o.heap_bytes_per_msg,
+          digits: 3,
+          target: { text: "≈ 0 (< 1 B/msg)", on: "median", max: 1 },
+          detail: (o) => ({
+            gc: o.gc,
+            heapStart: o.heap_start_b,
+            heapEnd: o.heap_end_b,
+            heapCheckpoints: o.heap_checkpoints_b,
+            nsPerMsg: o.ns_per_msg,
+          }),
+        },
+      ),
+    );
+  }
+  for (const impl of impls) {
+    rows.push(
+      fdpassRow(
+        "heap",
+        `RSS growth, ${count} sync msgs`,
+        "B/msg",
+        impl,
+        slots.get(impl.name),
+        {
+          value: (o) => o.rss_bytes_per_msg,
+          digits: 3,
+          detail: (o) => ({ rssStart: o.rss_start_b, rssEnd: o.rss_end_b }),
+        },
+      ),
+    );
+  }
+}
+
 // ------------------------------------------------------------------ output
 
 function addRatios(rows) {
@@ -489,15 +869,68 @@ function addRatios(rows) {
   }
 }
 
+// The issue's targets for the rows that have a C twin; the fdpass-only rows
+// carry theirs from their case.
+const RATIO_TARGETS = [
+  { group: "sync", impl: "fdpass Bun", max: 1.05 },
+  { group: "sync", impl: "fdpass Deno", max: 1.10 },
+  {
+    group: "pingpong",
+    case: "ping-pong taskset -c 0",
+    impl: "fdpass async Bun",
+    max: 1.25,
+  },
+  {
+    group: "pingpong",
+    case: "ping-pong taskset -c 0",
+    impl: "fdpass async Deno",
+    max: 1.25,
+  },
+];
+
+function addTargets(rows) {
+  for (const row of rows) {
+    const t = RATIO_TARGETS.find((t) =>
+      t.group === row.group && t.impl === row.impl &&
+      (t.case === undefined || t.case === row.case)
+    );
+    if (t) {
+      row.target = {
+        text: `≤ ${t.max.toFixed(2)}×C`,
+        on: "ratioToC",
+        max: t.max,
+      };
+    }
+    row.target ??= null;
+    const value = row.target ? row[row.target.on] : null;
+    row.targetMet = typeof value === "number" && !row.skipped
+      ? value <= row.target.max
+      : null;
+  }
+}
+
 function formatTable(rows) {
-  const head = ["case", "implementation", "median", "×C", "p99", "reps"];
+  const head = [
+    "case",
+    "implementation",
+    "median",
+    "×C",
+    "p99",
+    "reps",
+    "target",
+  ];
   const body = rows.map((r) => {
-    const digits = r.group === "sync" ? 0 : 1;
+    const digits = r.digits ?? (r.group === "sync" ? 0 : 1);
     const fmt = (
       v,
     ) => (v === null || v === undefined ? "-" : v.toFixed(digits));
+    const target = r.target === null
+      ? ""
+      : r.targetMet === null
+      ? r.target.text
+      : `${r.target.text}: ${r.targetMet ? "met" : "MISSED"}`;
     if (r.skipped) {
-      return [`${r.case} (${r.unit})`, r.impl, r.skipped, "", "", ""];
+      return [`${r.case} (${r.unit})`, r.impl, r.skipped, "", "", "", target];
     }
     return [
       `${r.case} (${r.unit})`,
@@ -508,10 +941,11 @@ function formatTable(rows) {
         : r.ratioToC.toFixed(2),
       fmt(r.p99),
       String(r.reps.length),
+      target,
     ];
   });
   const widths = head.map((h, i) =>
-    Math.max(h.length, ...body.map((b) => (b[i].length > 40 ? 0 : b[i].length)))
+    Math.max(h.length, ...body.map((b) => (b[i].length > 48 ? 0 : b[i].length)))
   );
   const right = new Set([2, 3, 4, 5]);
   const line = (cells) =>
@@ -564,26 +998,38 @@ async function main() {
   await runSync(rows);
   log("ping-pong cases:");
   await runPingPong(rows);
+  log("idle cases:");
+  await runIdle(rows);
+  log("cancel cases:");
+  await runCancel(rows);
+  log("many-sockets cases:");
+  await runMany(rows);
+  log("heap cases:");
+  await runHeap(rows);
   addRatios(rows);
+  addTargets(rows);
 
   const elapsed = (Date.now() - t0) / 1000;
   const table = formatTable(rows);
   console.log(
     `\nfdpass bench (${CONFIG.mode}), ${started.toISOString()}: medians of per-repetition ` +
       `figures; sync: ${CONFIG.syncPairs} pairs/rep (${CONFIG.syncPairs253} with 253 fds); ` +
-      `ping-pong: ${CONFIG.ppRounds} RTT/rep after ${CONFIG.ppWarmup} warm-up\n`,
+      `ping-pong: ${CONFIG.ppRounds} RTT/rep after ${CONFIG.ppWarmup} warm-up; ` +
+      `idle: one ${
+        CONFIG.idleMs / 1000
+      } s window; cancel: ${CONFIG.cancelTries} tries/rep (the first one cold), ` +
+      `receive parked ${CONFIG.parkMs} ms first; many: ${CONFIG.manyRounds} RTT/rep; ` +
+      `heap: ${CONFIG.heapMessages} messages\n`,
   );
   console.log(table);
-  console.log(`\nTODO (not measured yet): ${TODO_CASES.join("; ")}.`);
 
   const result = {
-    schema: 1,
+    schema: 2,
     timestamp: started.toISOString(),
     elapsedSeconds: elapsed,
     config: CONFIG,
     environment: environment(),
     rows,
-    todo: TODO_CASES,
   };
   mkdirSync(RESULTS, { recursive: true });
   const stamp = started.toISOString().replace(/[:.]/g, "-");
