@@ -11,6 +11,11 @@ export class OperationQueue {
   #tail: Promise<void> = Promise.resolve();
   #idle = true;
 
+  /** Nothing is running or queued. */
+  get idle(): boolean {
+    return this.#idle;
+  }
+
   /** Runs `operation` after every operation queued before it. */
   run<T>(
     signal: AbortSignal | undefined,

@@ -267,6 +267,8 @@ export class UnixSocket implements Disposable {
   /** Control bytes offered for credentials (0 unless SO_PASSCRED is on). */
   #credentialSpace = 0;
   #refuseFds = false;
+  /** The last async receive found nothing queued and had to wait. */
+  #receiveWaited = false;
 
   static {
     adoptSocket = (fd, kind) => new UnixSocket(fd, kind);
@@ -458,7 +460,7 @@ export class UnixSocket implements Disposable {
     fds: readonly FdLike[] = [],
     options: SendOptions = {},
   ): Promise<number> {
-    this.#checkOpen("send");
+    const socket = this.#checkOpen("send");
     const numbers: number[] = [];
     checkFds(fds, numbers);
     const buffers = toBuffers(data);
@@ -466,9 +468,16 @@ export class UnixSocket implements Disposable {
     if (numbers.length > 0 && total === 0 && this.kind === "stream") {
       throw new RangeError(NO_DATA_ON_STREAM);
     }
+    const signal = options.signal;
+    let sent = 0;
+    if (this.#sends.idle && signal?.aborted !== true) {
+      // Nothing queued before it: try at once, without a promise turn.
+      sent = Math.max(0, this.#trySend(socket, buffers, numbers, 0));
+      if (sent >= total || (sent > 0 && this.kind !== "stream")) return sent;
+    }
     return await this.#sends.run(
-      options.signal,
-      () => this.#sendAsync(buffers, numbers, total, options.signal),
+      sent > 0 ? undefined : signal,
+      () => this.#sendAsync(buffers, numbers, total, sent, signal),
     );
   }
 
@@ -499,13 +508,28 @@ export class UnixSocket implements Disposable {
     buffer: Uint8Array | readonly Uint8Array[],
     options: ReceiveOptions = {},
   ): Promise<ReceiveResult> {
-    this.#checkOpen("receive");
+    const socket = this.#checkOpen("receive");
     const maxFds = options.maxFds ?? SCM_MAX_FD;
     checkMaxFds(maxFds);
     const buffers = toBuffers(buffer);
+    const signal = options.signal;
+    if (this.#receives.idle && signal?.aborted !== true) {
+      // Nothing queued before it: try at once. If the last receive had to
+      // wait, the peer is likely runnable on this CPU and about to answer:
+      // let it run first rather than fail a recvmsg.
+      // (A success after yielding keeps the habit; one without resets it.)
+      const yielded = this.#receiveWaited;
+      if (yielded) this.#libc.schedYield();
+      const result = this.#tryReceive(socket, buffers, maxFds);
+      if (result !== undefined) {
+        this.#receiveWaited = yielded;
+        return result;
+      }
+      this.#receiveWaited = true;
+    }
     return await this.#receives.run(
-      options.signal,
-      () => this.#receiveAsync(buffers, maxFds, options.signal),
+      signal,
+      () => this.#receiveAsync(buffers, maxFds, signal),
     );
   }
 
@@ -720,37 +744,75 @@ export class UnixSocket implements Disposable {
     return this.#owned.fd;
   }
 
+  /**
+   * One nonblocking `sendmsg` of `buffers` from byte `sent` (descriptors only
+   * with the first byte): the bytes it took, or -1 when the buffer is full.
+   */
+  #trySend(
+    socket: number,
+    buffers: readonly Uint8Array[],
+    fds: readonly number[],
+    sent: number,
+  ): number {
+    const lib = this.#libc;
+    const message = this.#sendMessage(buffers.length);
+    message.setIovecs(buffers, sent);
+    if (sent === 0 && fds.length > 0) message.setRights(fds);
+    else message.clearControl();
+    const flags = this.#constants.MSG_NOSIGNAL | this.#constants.MSG_DONTWAIT;
+    const { EINTR, EAGAIN } = lib.platform.errno;
+    for (;;) {
+      const r = lib.sendmsg(socket, message.msghdr, flags);
+      if (r >= 0) return r;
+      if (-r === EAGAIN) return -1;
+      if (-r !== EINTR) throw systemError(-r, "sendmsg", "Cannot send");
+    }
+  }
+
   async #sendAsync(
     buffers: readonly Uint8Array[],
     fds: readonly number[],
     total: number,
+    sent: number,
     signal: AbortSignal | undefined,
   ): Promise<number> {
-    const lib = this.#libc;
-    const c = lib.platform.constants;
-    const { EINTR, EAGAIN } = lib.platform.errno;
-    const flags = c.MSG_NOSIGNAL | c.MSG_DONTWAIT;
-    let sent = 0;
     let spins = 0;
+    // Once bytes are out, the rest goes without abort: stopping would leave
+    // the peer with a cut message.
+    if (sent > 0) signal = undefined;
     for (;;) {
       const socket = this.#checkOpen("send");
-      const message = this.#sendMessage(buffers.length);
-      message.setIovecs(buffers, sent);
-      if (sent === 0 && fds.length > 0) message.setRights(fds);
-      else message.clearControl();
-      const r = lib.sendmsg(socket, message.msghdr, flags);
+      const r = this.#trySend(socket, buffers, fds, sent);
       if (r >= 0) {
         sent += r;
         if (sent >= total || this.kind !== "stream") return sent;
-        // The rest goes without descriptors and without abort: once bytes
-        // are out, stopping would leave the peer with a cut message.
         signal = undefined;
-      } else if (-r === EAGAIN) {
+      } else {
         const wait = this.#wait(socket, 1, signal, spins++);
         if (wait !== undefined) await wait;
-      } else if (-r !== EINTR) {
-        throw systemError(-r, "sendmsg", "Cannot send");
       }
+    }
+  }
+
+  /** One nonblocking `recvmsg`: the message, or `undefined` when none is queued. */
+  #tryReceive(
+    socket: number,
+    buffers: readonly Uint8Array[],
+    maxFds: number,
+  ): ReceiveResult | undefined {
+    const lib = this.#libc;
+    const flags = this.#constants.MSG_CMSG_CLOEXEC |
+      this.#constants.MSG_DONTWAIT;
+    const { EINTR, EAGAIN } = lib.platform.errno;
+    const offered = this.#controlSpace(maxFds);
+    const message = this.#receiveMessage(buffers.length);
+    const total = message.setIovecs(buffers, 0);
+    for (;;) {
+      message.prepareReceive(offered);
+      const r = lib.recvmsg(socket, message.msghdr, flags);
+      if (r >= 0) return this.#collect(message, r, total, offered, maxFds);
+      if (-r === EAGAIN) return undefined;
+      if (-r !== EINTR) throw systemError(-r, "recvmsg", "Cannot receive");
     }
   }
 
@@ -759,25 +821,13 @@ export class UnixSocket implements Disposable {
     maxFds: number,
     signal: AbortSignal | undefined,
   ): Promise<ReceiveResult> {
-    const lib = this.#libc;
-    const c = lib.platform.constants;
-    const { EINTR, EAGAIN } = lib.platform.errno;
-    const offered = this.#controlSpace(maxFds);
-    const flags = c.MSG_CMSG_CLOEXEC | c.MSG_DONTWAIT;
     let spins = 0;
     for (;;) {
       const socket = this.#checkOpen("receive");
-      const message = this.#receiveMessage(buffers.length);
-      const total = message.setIovecs(buffers, 0);
-      message.prepareReceive(offered);
-      const r = lib.recvmsg(socket, message.msghdr, flags);
-      if (r >= 0) return this.#collect(message, r, total, offered, maxFds);
-      if (-r === EAGAIN) {
-        const wait = this.#wait(socket, 0, signal, spins++);
-        if (wait !== undefined) await wait;
-      } else if (-r !== EINTR) {
-        throw systemError(-r, "recvmsg", "Cannot receive");
-      }
+      const result = this.#tryReceive(socket, buffers, maxFds);
+      if (result !== undefined) return result;
+      const wait = this.#wait(socket, 0, signal, spins++);
+      if (wait !== undefined) await wait;
     }
   }
 
