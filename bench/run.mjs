@@ -271,6 +271,24 @@ function syncImpls() {
       ],
       skip: fdpassMissing ?? missing(DENO, "deno"),
     },
+    {
+      name: "raw FFI Bun (floor)",
+      cmd: BUN,
+      args: [join(BENCH, "fdpass", "raw_ffi.ts"), "sync", ...pairs],
+      skip: missing(BUN, "bun"),
+    },
+    {
+      name: "raw FFI Deno (floor)",
+      cmd: DENO,
+      args: [
+        "run",
+        "--allow-ffi",
+        join(BENCH, "fdpass", "raw_ffi.ts"),
+        "sync",
+        ...pairs,
+      ],
+      skip: missing(DENO, "deno"),
+    },
   ];
 }
 
@@ -307,6 +325,25 @@ function ppClients(path, usocketSkip) {
         ...n,
       ],
       skip: fdpassMissing ?? missing(DENO, "deno"),
+    },
+    {
+      name: "raw FFI Bun nonblocking (floor)",
+      cmd: BUN,
+      args: [join(BENCH, "fdpass", "raw_ffi.ts"), "pingpong", path, ...n],
+      skip: missing(BUN, "bun"),
+    },
+    {
+      name: "raw FFI Deno nonblocking (floor)",
+      cmd: DENO,
+      args: [
+        "run",
+        "--allow-ffi",
+        join(BENCH, "fdpass", "raw_ffi.ts"),
+        "pingpong",
+        path,
+        ...n,
+      ],
+      skip: missing(DENO, "deno"),
     },
   ];
 }
