@@ -208,13 +208,41 @@ const SPIN_TURNS = 32;
 /** Immediate retries (each after `sched_yield`) before the first turn. */
 const YIELD_RETRIES = 2;
 
+/**
+ * Operations spinning at most at once. Past them an operation waits in the
+ * reactor at once: a thousand sockets spinning would cost a thousand
+ * syscalls a turn for nothing.
+ */
+const MAX_SPINNING = 8;
+
+/** Operations spinning right now: one pending `setImmediate` each. */
+let spinning = 0;
+
 function spin(signal: AbortSignal | undefined): Promise<void> {
+  spinning++;
   return new Promise((resolve, reject) => {
     setImmediate(() => {
+      spinning--;
       if (signal?.aborted) reject(signal.reason);
       else resolve();
     });
   });
+}
+
+let yieldedThisTurn = false;
+const endTurn = (): void => {
+  yieldedThisTurn = false;
+};
+
+/**
+ * `sched_yield` at most once per event-loop turn, however many operations
+ * wait: on a busy CPU each yield can cost a whole time slice.
+ */
+function yieldOnce(lib: Libc): void {
+  if (yieldedThisTurn) return;
+  yieldedThisTurn = true;
+  setImmediate(endTurn);
+  lib.schedYield();
 }
 
 /** Creates sockets for the other modules of fdpass without a public constructor. */
@@ -519,7 +547,7 @@ export class UnixSocket implements Disposable {
       // let it run first rather than fail a recvmsg.
       // (A success after yielding keeps the habit; one without resets it.)
       const yielded = this.#receiveWaited;
-      if (yielded) this.#libc.schedYield();
+      if (yielded) yieldOnce(this.#libc);
       const result = this.#tryReceive(socket, buffers, maxFds);
       if (result !== undefined) {
         this.#receiveWaited = yielded;
@@ -838,9 +866,9 @@ export class UnixSocket implements Disposable {
     signal: AbortSignal | undefined,
     spins: number,
   ): Promise<void> | undefined {
-    if (spins < YIELD_RETRIES + SPIN_TURNS) {
+    if (spins < YIELD_RETRIES + SPIN_TURNS && spinning < MAX_SPINNING) {
       // On a shared CPU the peer may be runnable but waiting for us.
-      this.#libc.schedYield();
+      yieldOnce(this.#libc);
       if (spins < YIELD_RETRIES) return undefined;
       return spin(signal);
     }
