@@ -229,20 +229,30 @@ function spin(signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-let yieldedThisTurn = false;
-const endTurn = (): void => {
-  yieldedThisTurn = false;
-};
+/** When fdpass last gave up the CPU, in `performance.now()` ms. */
+let lastYield = -Infinity;
+/** Whether the try right after that yield found its peer had answered. */
+let lastYieldUseful = false;
+let yieldUnchecked = false;
 
 /**
- * `sched_yield` at most once per event-loop turn, however many operations
- * wait: on a busy CPU each yield can cost a whole time slice.
+ * `sched_yield` when it has been paying off, else at most once a
+ * millisecond: on a busy CPU each yield can cost a whole time slice, and a
+ * thousand sockets arming at once must not each give one away.
  */
-function yieldOnce(lib: Libc): void {
-  if (yieldedThisTurn) return;
-  yieldedThisTurn = true;
-  setImmediate(endTurn);
+function maybeYield(lib: Libc): void {
+  const now = performance.now();
+  if (!lastYieldUseful && now - lastYield < 1) return;
+  lastYield = now;
+  yieldUnchecked = true;
   lib.schedYield();
+}
+
+/** Records whether the first try after a yield succeeded. */
+function noteTry(succeeded: boolean): void {
+  if (!yieldUnchecked) return;
+  yieldUnchecked = false;
+  lastYieldUseful = succeeded;
 }
 
 /** Creates sockets for the other modules of fdpass without a public constructor. */
@@ -547,7 +557,7 @@ export class UnixSocket implements Disposable {
       // let it run first rather than fail a recvmsg.
       // (A success after yielding keeps the habit; one without resets it.)
       const yielded = this.#receiveWaited;
-      if (yielded) yieldOnce(this.#libc);
+      if (yielded) maybeYield(this.#libc);
       const result = this.#tryReceive(socket, buffers, maxFds);
       if (result !== undefined) {
         this.#receiveWaited = yielded;
@@ -791,8 +801,14 @@ export class UnixSocket implements Disposable {
     const { EINTR, EAGAIN } = lib.platform.errno;
     for (;;) {
       const r = lib.sendmsg(socket, message.msghdr, flags);
-      if (r >= 0) return r;
-      if (-r === EAGAIN) return -1;
+      if (r >= 0) {
+        noteTry(true);
+        return r;
+      }
+      if (-r === EAGAIN) {
+        noteTry(false);
+        return -1;
+      }
       if (-r !== EINTR) throw systemError(-r, "sendmsg", "Cannot send");
     }
   }
@@ -838,8 +854,14 @@ export class UnixSocket implements Disposable {
     for (;;) {
       message.prepareReceive(offered);
       const r = lib.recvmsg(socket, message.msghdr, flags);
-      if (r >= 0) return this.#collect(message, r, total, offered, maxFds);
-      if (-r === EAGAIN) return undefined;
+      if (r >= 0) {
+        noteTry(true);
+        return this.#collect(message, r, total, offered, maxFds);
+      }
+      if (-r === EAGAIN) {
+        noteTry(false);
+        return undefined;
+      }
       if (-r !== EINTR) throw systemError(-r, "recvmsg", "Cannot receive");
     }
   }
@@ -868,7 +890,7 @@ export class UnixSocket implements Disposable {
   ): Promise<void> | undefined {
     if (spins < YIELD_RETRIES + SPIN_TURNS && spinning < MAX_SPINNING) {
       // On a shared CPU the peer may be runnable but waiting for us.
-      yieldOnce(this.#libc);
+      maybeYield(this.#libc);
       if (spins < YIELD_RETRIES) return undefined;
       return spin(signal);
     }
