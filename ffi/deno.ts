@@ -28,6 +28,11 @@ interface DenoFfi {
 }
 
 const bases = new WeakMap<ArrayBuffer, number>();
+// The two most recent hits, held strongly (two buffers kept alive at most).
+let recent0: ArrayBuffer | undefined;
+let recentBase0 = 0;
+let recent1: ArrayBuffer | undefined;
+let recentBase1 = 0;
 
 const DENO_TYPES: Record<NeutralType, string> = {
   i32: "i32",
@@ -95,6 +100,10 @@ export function openDenoLibc(platform: PlatformLayout): Libc {
       // fixed-length ArrayBuffer's storage never moves, so remember it.
       // Reading `.buffer` first moves a small on-heap array off the heap.
       const buffer = view.buffer as ArrayBuffer & { resizable?: boolean };
+      // A send and a receive loop alternate between two buffers: remember
+      // the last two without a WeakMap lookup (~50 ns each in V8).
+      if (buffer === recent0) return recentBase0 + view.byteOffset;
+      if (buffer === recent1) return recentBase1 + view.byteOffset;
       let base = bases.get(buffer);
       if (base === undefined) {
         const here = Number(
@@ -106,6 +115,10 @@ export function openDenoLibc(platform: PlatformLayout): Libc {
         base = here - view.byteOffset;
         bases.set(buffer, base);
       }
+      recent1 = recent0;
+      recentBase1 = recentBase0;
+      recent0 = buffer;
+      recentBase0 = base;
       return base + view.byteOffset;
     },
     (lib, epfd, wakeFd, deliver) =>
