@@ -129,6 +129,14 @@ export class Message {
       count++;
       total += length;
     }
+    if (count === 0) {
+      // qemu-user skips sendmsg/recvmsg when msg_iovlen is 0; one empty
+      // iovec is the same message to the kernel.
+      this.#writeAddress(word, 0);
+      u32[word + 2] = 0;
+      u32[word + 3] = 0;
+      count = 1;
+    }
     u32[this.#iovlenWord] = count;
     return total;
   }

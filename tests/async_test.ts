@@ -11,7 +11,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { inodeOf, noLeak, RUNTIME } from "./_helpers.ts";
+import { EMULATED, inodeOf, noLeak, RUNTIME } from "./_helpers.ts";
 import {
   armed,
   closeAll,
@@ -214,7 +214,11 @@ for (const kind of ["stream", "seqpacket"] as const) {
 
 test(
   `receive() rejects with ControlMessageError and closes the fds beyond maxFds; the next receive works (${RUNTIME})`,
-  LONG,
+  {
+    ...LONG,
+    skip: EMULATED &&
+      "qemu-user does not report MSG_CTRUNC; fds beyond the control buffer stay open",
+  },
   async () => {
     await noLeak(async () => {
       const [a, b] = socketPair("seqpacket");

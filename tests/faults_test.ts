@@ -1201,11 +1201,14 @@ describe("MSG_PEEK", () => {
               }
               assert.equal((await exactly(100, second)).bytes, 100);
               // More fds than maxFds: refused, the delivered ones closed.
-              const before = openFds();
-              const error = await thrown(() => receive(100, 2));
-              assert.ok(error instanceof ControlMessageError);
-              assert.equal(error.closedFds, 2);
-              assert.deepEqual([...openFds().keys()], [...before.keys()]);
+              // (qemu-user does not report MSG_CTRUNC: not checkable there.)
+              if (!EMULATED) {
+                const before = openFds();
+                const error = await thrown(() => receive(100, 2));
+                assert.ok(error instanceof ControlMessageError);
+                assert.equal(error.closedFds, 2);
+                assert.deepEqual([...openFds().keys()], [...before.keys()]);
+              }
             } finally {
               for (const fd of got) fd.close();
               for (const [r, w] of [...first, ...second, ...third]) {
