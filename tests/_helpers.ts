@@ -28,6 +28,17 @@ export const BIN: { bun: string; deno: string } = {
 /** True when the suite runs under qemu-user (set by scripts/test-arm64.sh). */
 export const EMULATED: boolean = process.env.FDPASS_EMULATED === "1";
 
+/**
+ * The skip option for a test that cannot hold under qemu-user: `false`
+ * natively; under emulation it prints why the test is skipped and returns
+ * the reason.
+ */
+export function skipUnderQemu(what: string, reason: string): string | false {
+  if (!EMULATED) return false;
+  console.log(`[qemu] skipped: ${what}: ${reason}`);
+  return `qemu-user: ${reason}`;
+}
+
 /** The fds this process has open right now, by number, with their targets. */
 export function openFds(): Map<number, string> {
   const out = new Map<number, string>();
