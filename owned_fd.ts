@@ -167,6 +167,14 @@ export class OwnedFd implements Disposable {
 }
 
 /**
+ * @internal Moves `fd` into a new {@linkcode OwnedFd}: an `OwnedFd` gives
+ * its number up (and reads as closed), a plain number is adopted.
+ */
+export function takeOwnership(fd: number | OwnedFd): OwnedFd {
+  return new OwnedFd(fd instanceof OwnedFd ? fd.release() : fd);
+}
+
+/**
  * Creates a pipe: `[readEnd, writeEnd]`, both close-on-exec and owned.
  *
  * @example

@@ -8,7 +8,7 @@ import { ClosedError } from "./errors.ts";
 import { libc, systemError } from "./_system.ts";
 import { OperationQueue } from "./_queue.ts";
 import { Reactor } from "./_reactor.ts";
-import { OwnedFd } from "./owned_fd.ts";
+import { OwnedFd, takeOwnership } from "./owned_fd.ts";
 import { decodeSockaddrUn, encodeSockaddrUn } from "./platform/sockaddr.ts";
 import {
   adoptSocket,
@@ -116,9 +116,7 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
     if (flags < 0) throw systemError(-flags, "fcntl", action);
     const r = lib.fcntl(number, c.F_SETFL, flags | c.O_NONBLOCK);
     if (r < 0) throw systemError(-r, "fcntl", action);
-    const owned = fd instanceof OwnedFd
-      ? new OwnedFd(fd.release())
-      : new OwnedFd(number);
+    const owned = takeOwnership(fd);
     const bytes = new Uint8Array(lib.platform.sockaddrUn.size);
     const length = new Uint32Array([bytes.length]);
     const named = lib.getsockname(owned.fd, bytes, length);

@@ -10,7 +10,7 @@ import { type Libc, libc, systemError } from "./_system.ts";
 import { controlSpace, MAX_IOVECS, Message } from "./_message.ts";
 import { OperationQueue } from "./_queue.ts";
 import { Reactor } from "./_reactor.ts";
-import { OwnedFd } from "./owned_fd.ts";
+import { OwnedFd, takeOwnership } from "./owned_fd.ts";
 import {
   cmsgSpace,
   type Credentials,
@@ -341,10 +341,7 @@ export class UnixSocket implements Disposable {
   static fromFd(fd: number | OwnedFd): UnixSocket {
     const number = fd instanceof OwnedFd ? fd.fd : fd;
     const kind = socketKindOf(number, "Cannot adopt socket");
-    const owned = fd instanceof OwnedFd
-      ? new OwnedFd(fd.release())
-      : new OwnedFd(number);
-    const socket = new UnixSocket(owned, kind);
+    const socket = new UnixSocket(takeOwnership(fd), kind);
     socket.#adoptCredentialSetting();
     return socket;
   }
@@ -599,7 +596,7 @@ export class UnixSocket implements Disposable {
     const bytes = new Uint8Array(layout.size);
     const length = new Uint32Array([layout.size]);
     const view = new DataView(bytes.buffer);
-    let r = lib.getsockopt(socket, layout.level, layout.name, bytes, length);
+    const r = lib.getsockopt(socket, layout.level, layout.name, bytes, length);
     if (r < 0) {
       throw systemError(-r, "getsockopt", "Cannot read the peer's credentials");
     }
@@ -607,10 +604,8 @@ export class UnixSocket implements Disposable {
     if (layout.pid >= 0) {
       pid = view.getInt32(layout.pid, true);
     } else if (layout.pidOption !== 0) {
-      const value = new Uint8Array(4);
-      length[0] = 4;
-      r = lib.getsockopt(socket, layout.level, layout.pidOption, value, length);
-      if (r >= 0) pid = new DataView(value.buffer).getInt32(0, true);
+      const option = intOption(lib, socket, layout.level, layout.pidOption);
+      if (option >= 0) pid = option;
     }
     return {
       pid,
@@ -658,7 +653,7 @@ export class UnixSocket implements Disposable {
     if (r < 0) {
       throw systemError(-r, "setsockopt", "Cannot receive credentials");
     }
-    this.#credentialSpace = enabled ? cmsgSpace(lib.platform.cmsghdr, 12) : 0;
+    this.#credentialSpace = enabled ? credentialsSpace(lib.platform) : 0;
   }
 
   /**
@@ -907,13 +902,8 @@ export class UnixSocket implements Disposable {
     const lib = this.#libc;
     const c = lib.platform.constants;
     if (c.SO_PASSCRED === 0) return;
-    const value = new Uint8Array(4);
-    const length = new Uint32Array([4]);
-    const fd = this.#owned.fd;
-    const r = lib.getsockopt(fd, c.SOL_SOCKET, c.SO_PASSCRED, value, length);
-    if (r >= 0 && new DataView(value.buffer).getInt32(0, true) !== 0) {
-      this.#credentialSpace = cmsgSpace(lib.platform.cmsghdr, 12);
-    }
+    const on = intOption(lib, this.#owned.fd, c.SOL_SOCKET, c.SO_PASSCRED);
+    if (on > 0) this.#credentialSpace = credentialsSpace(lib.platform);
   }
 
   #controlSpace(maxFds: number): number {
@@ -1029,6 +1019,28 @@ function newSocket(lib: Libc, kind: SocketKind, extraFlags: number): OwnedFd {
   return fd;
 }
 
+/**
+ * @internal An `int` socket option of `fd`: its value (never negative for
+ * the options fdpass reads), or `-errno`.
+ */
+export function intOption(
+  lib: Libc,
+  fd: number,
+  level: number,
+  name: number,
+): number {
+  const value = new Int32Array(1);
+  const length = new Uint32Array([4]);
+  const bytes = new Uint8Array(value.buffer);
+  const r = lib.getsockopt(fd, level, name, bytes, length);
+  return r < 0 ? r : value[0]!;
+}
+
+/** `CMSG_SPACE` of one credentials message (`struct ucred`, 12 bytes). */
+function credentialsSpace(platform: PlatformLayout): number {
+  return cmsgSpace(platform.cmsghdr, 12);
+}
+
 /** @internal The kind of the open socket `fd`, read from the kernel. */
 export function socketKindOf(fd: number, action: string): SocketKind {
   if (!Number.isInteger(fd) || fd < 0) {
@@ -1038,11 +1050,8 @@ export function socketKindOf(fd: number, action: string): SocketKind {
   }
   const lib = libc();
   const c = lib.platform.constants;
-  const value = new Uint8Array(4);
-  const length = new Uint32Array([4]);
-  const r = lib.getsockopt(fd, c.SOL_SOCKET, c.SO_TYPE, value, length);
-  if (r < 0) throw systemError(-r, "getsockopt", action);
-  const type = new DataView(value.buffer).getInt32(0, true);
+  const type = intOption(lib, fd, c.SOL_SOCKET, c.SO_TYPE);
+  if (type < 0) throw systemError(-type, "getsockopt", action);
   const kind = type === c.SOCK_STREAM
     ? "stream"
     : type === c.SOCK_DGRAM
