@@ -55,6 +55,22 @@ export {
 } from "./unix_listener.ts";
 export { OwnedFd, pipe } from "./owned_fd.ts";
 export {
+  Connection,
+  connectTcp,
+  type ConnectTcpOptions,
+} from "./connection.ts";
+export {
+  listenTcp,
+  type ListenTcpOptions,
+  type StreamAcceptOptions,
+  StreamListener,
+} from "./stream_listener.ts";
+export type {
+  InetSocketAddress,
+  SocketAddress,
+  UnixSocketAddress,
+} from "./platform/inet.ts";
+export {
   Channel,
   type ChannelOptions,
   type ChannelReceiveOptions,

@@ -114,6 +114,28 @@ export type { Credentials };
 /** Which direction(s) {@linkcode UnixSocket.shutdown} ends. */
 export type ShutdownHow = "read" | "write" | "both";
 
+/** @internal `SHUT_RD`, `SHUT_WR` or `SHUT_RDWR` for `how`. */
+export function shutdownConstant(
+  how: ShutdownHow,
+  platform: PlatformLayout,
+): number {
+  const c = platform.constants;
+  switch (how) {
+    case "read":
+      return c.SHUT_RD;
+    case "write":
+      return c.SHUT_WR;
+    case "both":
+      return c.SHUT_RDWR;
+    default:
+      throw new TypeError(
+        `Cannot shut down: how must be "read", "write" or "both", got ${
+          String(how)
+        }`,
+      );
+  }
+}
+
 const KINDS: readonly SocketKind[] = ["stream", "dgram", "seqpacket"];
 
 /** @internal The socket type constant of `kind` on `platform`. */
@@ -702,21 +724,7 @@ export class UnixSocket implements Disposable {
    */
   shutdown(how: ShutdownHow = "both"): void {
     const socket = this.#checkOpen("shut down");
-    const c = this.#libc.platform.constants;
-    const value = how === "read"
-      ? c.SHUT_RD
-      : how === "write"
-      ? c.SHUT_WR
-      : how === "both"
-      ? c.SHUT_RDWR
-      : undefined;
-    if (value === undefined) {
-      throw new TypeError(
-        `Cannot shut down: how must be "read", "write" or "both", got ${
-          String(how)
-        }`,
-      );
-    }
+    const value = shutdownConstant(how, this.#libc.platform);
     const r = this.#libc.shutdown(socket, value);
     if (r < 0) throw systemError(-r, "shutdown", "Cannot shut down");
   }
