@@ -65,6 +65,11 @@ export {
   type StreamAcceptOptions,
   StreamListener,
 } from "./stream_listener.ts";
+export {
+  type ListenFd,
+  listenFds,
+  type ListenFdsOptions,
+} from "./listen_fds.ts";
 export type {
   InetSocketAddress,
   SocketAddress,

@@ -8,6 +8,8 @@
 import type { PlatformLayout } from "../platform/types.ts";
 import type { EpollDelivery, EpollPump, Libc, RuntimeName } from "./types.ts";
 
+const encoder = new TextEncoder();
+
 /** A bound C function as either runtime returns it. */
 // deno-lint-ignore no-explicit-any
 export type Native = (...args: any[]) => any;
@@ -25,6 +27,7 @@ export function bindLibc(
     wakeFd: number,
     deliver: EpollDelivery,
   ) => EpollPump,
+  cString: (pointer: unknown) => string | undefined,
 ): Libc {
   const s = symbols;
   const { socket, socketpair, bind, listen, accept, connect, sendmsg } = s;
@@ -34,6 +37,8 @@ export function bindLibc(
     unlink,
     chmod,
     getpid,
+    getenv,
+    unsetenv,
     schedYield,
     epollCreate,
     epollCtl,
@@ -133,6 +138,11 @@ export function bindLibc(
       return r < 0 ? -readErrno() : r;
     },
     getpid: () => getpid!(),
+    getenv: (name) => cString(getenv!(encoder.encode(`${name}\0`))),
+    unsetenv: (name) => {
+      const r = unsetenv!(encoder.encode(`${name}\0`));
+      return r < 0 ? -readErrno() : r;
+    },
     schedYield: () => schedYield!(),
     epollCreate: (flags) => {
       const r = epollCreate!(flags);

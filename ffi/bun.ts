@@ -19,6 +19,7 @@ interface BunFfi {
   ): { symbols: Record<string, Native> };
   ptr(view: ArrayBufferView): number;
   read: { i32(pointer: number, offset: number): number };
+  CString: new (pointer: number) => { toString(): string };
 }
 
 const BUN_TYPES: Record<NeutralType, string> = {
@@ -81,14 +82,31 @@ export function openBunLibc(platform: PlatformLayout): Libc {
   const errnoPointer = symbols.errno!() as number;
   const read32 = ffi.read.i32;
   const ptr = ffi.ptr;
-  return bindLibc(
+  const lib = bindLibc(
     "bun",
     platform,
     symbols,
     () => read32(errnoPointer, 0),
     (view) => view.byteLength === 0 ? 0 : ptr(view),
     (lib, epfd, _wakeFd, deliver) => bunEpollPump(lib, library, epfd, deliver),
+    (pointer) =>
+      pointer === null || pointer === 0
+        ? undefined
+        : new ffi.CString(pointer as number).toString(),
   );
+  // Bun keeps its own copy of the environment in process.env (set and
+  // delete there do not reach the C environment): read and clear that one
+  // as well, since it is what Bun programs and node:child_process use.
+  const env = (globalThis as unknown as {
+    process: { env: Record<string, string | undefined> };
+  }).process.env;
+  const unsetC = lib.unsetenv;
+  lib.getenv = (name) => env[name];
+  lib.unsetenv = (name) => {
+    delete env[name];
+    return unsetC(name);
+  };
+  return lib;
 }
 
 interface BunWorker {

@@ -22,9 +22,10 @@ interface DenoFfi {
     of(view: ArrayBufferView): Pointer;
     value(pointer: Pointer): number | bigint;
   };
-  UnsafePointerView: new (
-    pointer: object,
-  ) => { getInt32(offset: number): number };
+  UnsafePointerView: {
+    new (pointer: object): { getInt32(offset: number): number };
+    getCString(pointer: object): string;
+  };
 }
 
 const bases = new WeakMap<ArrayBuffer, number>();
@@ -123,6 +124,10 @@ export function openDenoLibc(platform: PlatformLayout): Libc {
     },
     (lib, epfd, wakeFd, deliver) =>
       denoEpollPump(lib, symbols, epfd, wakeFd, deliver),
+    (pointer) =>
+      pointer === null
+        ? undefined
+        : deno.UnsafePointerView.getCString(pointer as object),
   );
 }
 

@@ -126,6 +126,10 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
     schedYield: { parameters: [], result: "i32", name: "sched_yield" },
     // pid_t getpid(void)
     getpid: { parameters: [], result: "i32" },
+    // char *getenv(const char *name)
+    getenv: { parameters: ["buffer"], result: "pointer" },
+    // int unsetenv(const char *name)
+    unsetenv: { parameters: ["buffer"], result: "i32" },
     ...(os === "linux" ? LINUX_ONLY : {}),
     // int *__errno_location(void) (glibc, musl); int *__error(void) (BSDs)
     errno: {

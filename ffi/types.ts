@@ -79,6 +79,17 @@ export interface Libc {
   /** NUL-terminated path bytes; `mode` as in chmod(2). */
   chmod(path: Uint8Array, mode: number): number;
   getpid(): number;
+  /**
+   * The environment variable `name` as this runtime's programs see it (Bun:
+   * `process.env`; Deno: the C environment, which `Deno.env` reads as well),
+   * read without asking for any permission.
+   */
+  getenv(name: string): string | undefined;
+  /**
+   * Removes `name` from the environment (and, in Bun, from `process.env`), so
+   * that child processes do not inherit it; -errno on failure.
+   */
+  unsetenv(name: string): number;
   /** Lets another runnable thread on this CPU go first. */
   schedYield(): number;
   /** Linux only (like the four below). */
