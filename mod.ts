@@ -53,7 +53,15 @@ export {
   type ListenOptions,
   UnixListener,
 } from "./unix_listener.ts";
-export { OwnedFd, pipe } from "./owned_fd.ts";
+export {
+  type IoOptions,
+  OwnedFd,
+  pipe,
+  type Seal,
+  type SeekWhence,
+} from "./owned_fd.ts";
+export { memfd, type MemfdOptions } from "./memfd.ts";
+export type { FileInfo, FileType } from "./platform/stat.ts";
 export {
   Connection,
   connectTcp,

@@ -45,6 +45,7 @@ export function bindLibc(
     epollWait,
     eventfd,
   } = s;
+  const { recv, send, pread, pwrite, lseek, ftruncate, fstat, memfdCreate } = s;
   const darwin = platform.os === "darwin";
   const lib: Libc = {
     runtime,
@@ -119,6 +120,41 @@ export function bindLibc(
     },
     write: (fd, b, l) => {
       const r = write!(fd, b, l);
+      return r < 0 ? -readErrno() : r;
+    },
+    recv: (fd, b, l, f) => {
+      const r = recv!(fd, b, l, f);
+      return r < 0 ? -readErrno() : r;
+    },
+    send: (fd, b, l, f) => {
+      const r = send!(fd, b, l, f);
+      return r < 0 ? -readErrno() : r;
+    },
+    pread: (fd, b, l, o) => {
+      const r = pread!(fd, b, l, o);
+      return r < 0 ? -readErrno() : r;
+    },
+    pwrite: (fd, b, l, o) => {
+      const r = pwrite!(fd, b, l, o);
+      return r < 0 ? -readErrno() : r;
+    },
+    lseek: (fd, o, w) => {
+      // off_t comes back as a BigInt in Bun (and in Deno past 2^53).
+      const r = Number(lseek!(fd, o, w));
+      return r < 0 ? -readErrno() : r;
+    },
+    ftruncate: (fd, l) => {
+      const r = ftruncate!(fd, l);
+      return r < 0 ? -readErrno() : r;
+    },
+    fstat: (fd, b) => {
+      if (typeof fstat !== "function") return -platform.errno.ENOSYS;
+      const r = fstat(fd, b);
+      return r < 0 ? -readErrno() : r;
+    },
+    memfdCreate: (name, flags) => {
+      if (typeof memfdCreate !== "function") return -platform.errno.ENOSYS;
+      const r = memfdCreate(name, flags);
       return r < 0 ? -readErrno() : r;
     },
     pipe: (fds, flags) => {

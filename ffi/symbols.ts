@@ -14,6 +14,7 @@ export type NeutralType =
   | "i32"
   | "u32"
   | "usize"
+  | "i64"
   | "buffer"
   | "pointer"
   | "void";
@@ -26,6 +27,11 @@ export interface SymbolSpec {
   readonly name?: string;
   /** Deno only: run on a blocking thread and return a Promise (errno is lost). */
   readonly nonblocking?: boolean;
+  /**
+   * The C library may lack it (glibc before 2.33 has no `fstat` symbol):
+   * binding still succeeds and the wrapper answers `-ENOSYS`.
+   */
+  readonly optional?: boolean;
 }
 
 /** The symbols fdpass binds, keyed by the name the adapters expose. */
@@ -56,6 +62,13 @@ const LINUX_ONLY: SymbolTable = {
   },
   // int eventfd(unsigned int initval, int flags)
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  // int memfd_create(const char *name, unsigned int flags) (glibc 2.27+)
+  memfdCreate: {
+    parameters: ["buffer", "u32"],
+    result: "i32",
+    name: "memfd_create",
+    optional: true,
+  },
 };
 
 /** The libc symbol table for `os`. */
@@ -111,6 +124,26 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
     read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
     // ssize_t write(int fd, const void *buf, size_t count)
     write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+    // ssize_t recv(int fd, void *buf, size_t len, int flags)
+    recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
+    // ssize_t send(int fd, const void *buf, size_t len, int flags)
+    send: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
+    // ssize_t pread(int fd, void *buf, size_t count, off_t offset)
+    pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "i32" },
+    // ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset)
+    pwrite: { parameters: ["i32", "buffer", "usize", "i64"], result: "i32" },
+    // off_t lseek(int fd, off_t offset, int whence)
+    lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
+    // int ftruncate(int fd, off_t length)
+    ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+    // int fstat(int fd, struct stat *st). macOS exports the 64-bit-inode
+    // struct as fstat64 on both CPUs (plain fstat is the old one on Intel).
+    fstat: {
+      parameters: ["i32", "buffer"],
+      result: "i32",
+      name: darwin ? "fstat64" : "fstat",
+      optional: true,
+    },
     // int pipe2(int fds[2], int flags); macOS: int pipe(int fds[2])
     pipe: darwin
       ? { parameters: ["buffer"], result: "i32" }

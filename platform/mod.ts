@@ -28,6 +28,7 @@ export * from "./msghdr.ts";
 export * from "./sockaddr.ts";
 export * from "./inet.ts";
 export * from "./errno.ts";
+export * from "./stat.ts";
 export * from "./linux.ts";
 export * from "./bsd.ts";
 

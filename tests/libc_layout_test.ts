@@ -51,14 +51,18 @@ function probeSource(profile: PlatformLayout): string {
   return String.raw`#define _GNU_SOURCE 1
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <unistd.h>
 #if defined(__linux__)
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -120,6 +124,38 @@ int main(void) {
   OFF(struct sockaddr_un, sun_path);
   FSIZE(struct sockaddr_un, sun_path);
   SIZE(struct pollfd);
+  SIZE(struct stat);
+  OFF(struct stat, st_dev);
+  FSIZE(struct stat, st_dev);
+  OFF(struct stat, st_ino);
+  FSIZE(struct stat, st_ino);
+  OFF(struct stat, st_mode);
+  FSIZE(struct stat, st_mode);
+  OFF(struct stat, st_nlink);
+  FSIZE(struct stat, st_nlink);
+  OFF(struct stat, st_uid);
+  FSIZE(struct stat, st_uid);
+  OFF(struct stat, st_gid);
+  FSIZE(struct stat, st_gid);
+  OFF(struct stat, st_rdev);
+  FSIZE(struct stat, st_rdev);
+  OFF(struct stat, st_size);
+  FSIZE(struct stat, st_size);
+  OFF(struct stat, st_blksize);
+  FSIZE(struct stat, st_blksize);
+  OFF(struct stat, st_blocks);
+  FSIZE(struct stat, st_blocks);
+#if defined(__APPLE__)
+  printf("offsetof struct stat.st_atim %zu\n", offsetof(struct stat, st_atimespec));
+  printf("offsetof struct stat.st_mtim %zu\n", offsetof(struct stat, st_mtimespec));
+  printf("offsetof struct stat.st_ctim %zu\n", offsetof(struct stat, st_ctimespec));
+#else
+  OFF(struct stat, st_atim);
+  OFF(struct stat, st_mtim);
+  OFF(struct stat, st_ctim);
+#endif
+  SIZE(struct timespec);
+  OFF(struct timespec, tv_nsec);
 #if defined(__linux__)
   SIZE(struct ucred);
   OFF(struct ucred, pid);
@@ -383,6 +419,33 @@ test(
     assert.equal(c("offsetof struct epoll_event.data"), e.data);
   },
 );
+
+test(`struct stat of ${name} equals libc's`, options, () => {
+  const s = profile().stat;
+  assert.equal(c("sizeof struct stat"), s.size);
+  const fields = [
+    ["st_dev", s.dev],
+    ["st_ino", s.ino],
+    ["st_mode", s.mode],
+    ["st_nlink", s.nlink],
+    ["st_uid", s.uid],
+    ["st_gid", s.gid],
+    ["st_rdev", s.rdev],
+    ["st_size", s.fileSize],
+    ["st_blksize", s.blksize],
+    ["st_blocks", s.blocks],
+  ] as const;
+  for (const [field, layout] of fields) {
+    assert.equal(c(`offsetof struct stat.${field}`), layout.offset, field);
+    assert.equal(c(`fieldsize struct stat.${field}`), layout.size, field);
+  }
+  assert.equal(c("offsetof struct stat.st_atim"), s.atime);
+  assert.equal(c("offsetof struct stat.st_mtim"), s.mtime);
+  assert.equal(c("offsetof struct stat.st_ctim"), s.ctime);
+  // fdpass reads seconds and nanoseconds as two 64-bit words.
+  assert.equal(c("sizeof struct timespec"), 16);
+  assert.equal(c("offsetof struct timespec.tv_nsec"), 8);
+});
 
 test(
   `constants of ${name} equal libc's (0 where libc has none)`,
