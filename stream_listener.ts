@@ -11,7 +11,7 @@ import { ClosedError } from "./errors.ts";
 import { acceptUntilClosed } from "./_accept.ts";
 import { libc, systemError } from "./_system.ts";
 import { OperationQueue } from "./_queue.ts";
-import { Reactor } from "./_reactor.ts";
+import { forget, noteTry, waitReady } from "./_wait.ts";
 import { OwnedFd } from "./owned_fd.ts";
 import { type Connection, connectionOf } from "./connection.ts";
 import {
@@ -100,7 +100,6 @@ let adoptListener: (fd: number) => StreamListener;
 export class StreamListener implements Disposable, AsyncIterable<Connection> {
   #owned: OwnedFd;
   #accepts = new OperationQueue();
-  #reactor: Reactor | undefined;
   #pollfd = new Uint8Array(8);
   #pollView = new DataView(this.#pollfd.buffer);
 
@@ -235,11 +234,12 @@ export class StreamListener implements Disposable, AsyncIterable<Connection> {
       return Promise.reject(error);
     }
     return this.#accepts.run(signal, async () => {
-      for (;;) {
+      for (let attempt = 0;; attempt++) {
         const accepted = this.#tryAccept();
+        noteTry(accepted !== undefined);
         if (accepted !== undefined) return accepted;
-        this.#reactor ??= Reactor.get();
-        await this.#reactor.wait(this.#owned.fd, 0, signal);
+        const wait = waitReady(this.#owned.fd, 0, signal, attempt);
+        if (wait !== undefined) await wait;
       }
     });
   }
@@ -316,7 +316,7 @@ export class StreamListener implements Disposable, AsyncIterable<Connection> {
   }
 
   #forget(message: string): void {
-    this.#reactor?.forget(this.#owned.fd, new ClosedError(message));
+    forget(this.#owned.fd, new ClosedError(message));
   }
 
   /**
