@@ -11,7 +11,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { connect as netConnect } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,41 +19,17 @@ import { join } from "node:path";
 import process from "node:process";
 import { connect, listenTcp, type OwnedFd } from "../mod.ts";
 import {
-  available,
   BIN,
   noLeak,
   ROOT,
   run,
   type RunResult,
   RUNTIME,
+  socketActivateMissing,
 } from "./_helpers.ts";
 
 const CHILD = join(ROOT, "tests/peers/listen_fds_child.ts");
 const LONG = { timeout: 180_000 };
-
-/** Installs `systemd-socket-activate` when it is missing; the skip reason if it cannot. */
-function socketActivateMissing(): string | false {
-  if (available("systemd-socket-activate", ["--version"])) return false;
-  if (process.getuid?.() !== 0 || !available("apt-get", ["--version"])) {
-    const reason =
-      "systemd-socket-activate is missing (install Debian's systemd package as root)";
-    console.log(`skipped: ${reason}`);
-    return reason;
-  }
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  const install = ["install", "-y", "--no-install-recommends", "systemd"];
-  let result = spawnSync("apt-get", install, { env, encoding: "utf8" });
-  if (result.status !== 0) {
-    spawnSync("apt-get", ["update"], { env, encoding: "utf8" });
-    result = spawnSync("apt-get", install, { env, encoding: "utf8" });
-  }
-  if (available("systemd-socket-activate", ["--version"])) return false;
-  const reason = `apt-get could not install systemd: ${
-    (result.stderr ?? "").trim().split("\n").pop()
-  }`;
-  console.log(`skipped: ${reason}`);
-  return reason;
-}
 
 const missing = socketActivateMissing();
 
