@@ -54,6 +54,19 @@ function capture(text: string, pattern: RegExp): string {
   return match[1];
 }
 
+/** `deno run` with what the examples' fronts and drivers need. */
+function denoRun(script: string, ...args: string[]): string[] {
+  return [
+    "run",
+    "--allow-ffi",
+    "--allow-run",
+    "--allow-env",
+    "--no-prompt",
+    join(ROOT, script),
+    ...args,
+  ];
+}
+
 test(
   `broker: the Bun broker checks the sandboxed Deno tool's credentials and hands it read-only fds from its allowlist only (from ${RUNTIME})`,
   LONG,
@@ -131,14 +144,7 @@ for (const front of ["bun", "deno"] as const) {
         const script = join(ROOT, "examples/handoff/front.ts");
         const result = front === "bun"
           ? await run(BIN.bun, [script], TIMEOUT)
-          : await run(BIN.deno, [
-            "run",
-            "--allow-ffi",
-            "--allow-run",
-            "--allow-env",
-            "--no-prompt",
-            script,
-          ], TIMEOUT);
+          : await run(BIN.deno, denoRun("examples/handoff/front.ts"), TIMEOUT);
         const out = expectSuccess(result);
         const frontPid = capture(out, /front pid (\d+)/);
         const workers = new Map<string, string>();
@@ -406,18 +412,6 @@ async function pythonRequests(
 const noPython = available("python3", ["--version"])
   ? false
   : "python3 is missing (the plain HTTP client)";
-
-function denoRun(script: string, ...args: string[]): string[] {
-  return [
-    "run",
-    "--allow-ffi",
-    "--allow-run",
-    "--allow-env",
-    "--no-prompt",
-    join(ROOT, script),
-    ...args,
-  ];
-}
 
 for (const front of ["bun", "deno"] as const) {
   test(
