@@ -22,6 +22,7 @@ import {
   cmsgData,
   cmsgLen,
   cmsgSpace,
+  INET_LAYOUTS,
   platformFor,
   type PlatformLayout,
 } from "../platform/mod.ts";
@@ -62,6 +63,7 @@ function probeSource(profile: PlatformLayout): string {
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <netinet/in.h>
 #include <unistd.h>
 #if defined(__linux__)
 #include <sys/epoll.h>
@@ -124,6 +126,26 @@ int main(void) {
   OFF(struct sockaddr_un, sun_path);
   FSIZE(struct sockaddr_un, sun_path);
   SIZE(struct pollfd);
+  SIZE(struct sockaddr_storage);
+  SIZE(struct sockaddr_in);
+  OFF(struct sockaddr_in, sin_family);
+  FSIZE(struct sockaddr_in, sin_family);
+  OFF(struct sockaddr_in, sin_port);
+  OFF(struct sockaddr_in, sin_addr);
+  SIZE(struct sockaddr_in6);
+  OFF(struct sockaddr_in6, sin6_family);
+  FSIZE(struct sockaddr_in6, sin6_family);
+  OFF(struct sockaddr_in6, sin6_port);
+  OFF(struct sockaddr_in6, sin6_flowinfo);
+  OFF(struct sockaddr_in6, sin6_addr);
+  OFF(struct sockaddr_in6, sin6_scope_id);
+#if defined(__APPLE__) || defined(__FreeBSD__)
+  OFF(struct sockaddr_in, sin_len);
+  OFF(struct sockaddr_in6, sin6_len);
+#else
+  printf("offsetof struct sockaddr_in.sin_len -1\n");
+  printf("offsetof struct sockaddr_in6.sin6_len -1\n");
+#endif
   SIZE(struct stat);
   OFF(struct stat, st_dev);
   FSIZE(struct stat, st_dev);
@@ -192,6 +214,14 @@ int main(void) {
     printf("cmsgnext %u %td\n", n, next == NULL ? (ptrdiff_t)-1 : (unsigned char *)next - control.bytes);
   }
 ${constantLines("const", [...constants, ...epoll])}
+${
+    constantLines("inet", [
+      "AF_INET",
+      "AF_INET6",
+      "SO_ACCEPTCONN",
+      "SO_REUSEADDR",
+    ])
+  }
 ${constantLines("errno", errno)}
   return 0;
 }
@@ -487,3 +517,46 @@ test(`errno numbers of ${name} equal libc's`, options, () => {
   }
   assert.deepEqual(wrong, []);
 });
+
+test(
+  `struct sockaddr_in, sockaddr_in6 and the inet constants of ${name} equal libc's`,
+  options,
+  () => {
+    const inet = INET_LAYOUTS[profile().os];
+    assert.equal(c("sizeof struct sockaddr_storage"), inet.sockaddrStorageSize);
+    for (
+      const [struct, prefix, s] of [
+        ["sockaddr_in", "sin", inet.sockaddrIn],
+        ["sockaddr_in6", "sin6", inet.sockaddrIn6],
+      ] as const
+    ) {
+      assert.equal(c(`sizeof struct ${struct}`), s.size);
+      assert.equal(c(`offsetof struct ${struct}.${prefix}_len`), s.len);
+      assert.equal(c(`offsetof struct ${struct}.${prefix}_family`), s.family);
+      assert.equal(
+        c(`fieldsize struct ${struct}.${prefix}_family`),
+        s.familySize,
+      );
+      assert.equal(c(`offsetof struct ${struct}.${prefix}_port`), s.port);
+      assert.equal(c(`offsetof struct ${struct}.${prefix}_addr`), s.address);
+    }
+    assert.equal(
+      c("offsetof struct sockaddr_in6.sin6_flowinfo"),
+      inet.sockaddrIn6.flowInfo,
+    );
+    assert.equal(
+      c("offsetof struct sockaddr_in6.sin6_scope_id"),
+      inet.sockaddrIn6.scopeId,
+    );
+    for (
+      const key of [
+        "AF_INET",
+        "AF_INET6",
+        "SO_ACCEPTCONN",
+        "SO_REUSEADDR",
+      ] as const
+    ) {
+      assert.equal(c(`inet ${key}`), inet[key], key);
+    }
+  },
+);

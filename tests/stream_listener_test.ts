@@ -498,3 +498,24 @@ describe("StreamListener: Unix sockets, refusals, cancellation", () => {
     });
   });
 });
+
+describe("Connection: everything OwnedFd has", () => {
+  test("an accepted TCP connection's readable and writable carry bytes both ways, and it closes once both streams end", async () => {
+    await noLeak(async () => {
+      using listener = listenTcp();
+      const next = listener.accept({ signal: AbortSignal.timeout(30_000) });
+      using client = connectTcp({ port: portOf(listener) });
+      const connection = await next;
+      const writer = connection.writable.getWriter();
+      const reply = new Response(connection.readable).text();
+      await client.write(encoder.encode("request"));
+      client.shutdown("write");
+      assert.equal(await reply, "request");
+      assert.equal(connection.closed, false, "the writable still holds it");
+      await writer.write(encoder.encode("response"));
+      await writer.close(); // shuts the sending side down, then closes
+      assert.equal(connection.closed, true);
+      assert.equal(await new Response(client.readable).text(), "response");
+    });
+  });
+});
