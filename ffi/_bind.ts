@@ -9,6 +9,7 @@ import type { PlatformLayout } from "../platform/types.ts";
 import type { EpollDelivery, EpollPump, Libc, RuntimeName } from "./types.ts";
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** A bound C function as either runtime returns it. */
 // deno-lint-ignore no-explicit-any
@@ -27,7 +28,6 @@ export function bindLibc(
     wakeFd: number,
     deliver: EpollDelivery,
   ) => EpollPump,
-  cString: (pointer: unknown) => string | undefined,
 ): Libc {
   const s = symbols;
   const { socket, socketpair, bind, listen, accept, connect, sendmsg } = s;
@@ -39,6 +39,8 @@ export function bindLibc(
     getpid,
     getenv,
     unsetenv,
+    strlen,
+    copyFrom,
     schedYield,
     epollCreate,
     epollCtl,
@@ -174,7 +176,16 @@ export function bindLibc(
       return r < 0 ? -readErrno() : r;
     },
     getpid: () => getpid!(),
-    getenv: (name) => cString(getenv!(encoder.encode(`${name}\0`))),
+    getenv: (name) => {
+      // Read through libc (strlen, memcpy), not the runtime's pointer view,
+      // which Deno refuses under a scoped --allow-ffi=PATH.
+      const pointer = getenv!(encoder.encode(`${name}\0`));
+      if (pointer === null || pointer === 0 || pointer === 0n) return undefined;
+      const length = Number(strlen!(pointer));
+      const bytes = new Uint8Array(length);
+      if (length > 0) copyFrom!(bytes, pointer, length);
+      return decoder.decode(bytes);
+    },
     unsetenv: (name) => {
       const r = unsetenv!(encoder.encode(`${name}\0`));
       return r < 0 ? -readErrno() : r;

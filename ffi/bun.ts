@@ -19,7 +19,6 @@ interface BunFfi {
   ): { symbols: Record<string, Native> };
   ptr(view: ArrayBufferView): number;
   read: { i32(pointer: number, offset: number): number };
-  CString: new (pointer: number) => { toString(): string };
 }
 
 const BUN_TYPES: Record<NeutralType, string> = {
@@ -101,10 +100,6 @@ export function openBunLibc(platform: PlatformLayout): Libc {
     () => read32(errnoPointer, 0),
     (view) => view.byteLength === 0 ? 0 : ptr(view),
     (lib, epfd, _wakeFd, deliver) => bunEpollPump(lib, library, epfd, deliver),
-    (pointer) =>
-      pointer === null || pointer === 0
-        ? undefined
-        : new ffi.CString(pointer as number).toString(),
   );
   // Bun keeps its own copy of the environment in process.env (set and
   // delete there do not reach the C environment): read and clear that one

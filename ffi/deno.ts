@@ -22,10 +22,9 @@ interface DenoFfi {
     of(view: ArrayBufferView): Pointer;
     value(pointer: Pointer): number | bigint;
   };
-  UnsafePointerView: {
-    new (pointer: object): { getInt32(offset: number): number };
-    getCString(pointer: object): string;
-  };
+  UnsafePointerView: new (
+    pointer: object,
+  ) => { getInt32(offset: number): number };
 }
 
 const bases = new WeakMap<ArrayBuffer, number>();
@@ -126,10 +125,6 @@ export function openDenoLibc(platform: PlatformLayout): Libc {
     },
     (lib, epfd, wakeFd, deliver) =>
       denoEpollPump(lib, symbols, epfd, wakeFd, deliver),
-    (pointer) =>
-      pointer === null
-        ? undefined
-        : deno.UnsafePointerView.getCString(pointer as object),
   );
 }
 

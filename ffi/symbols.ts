@@ -163,6 +163,14 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
     getenv: { parameters: ["buffer"], result: "pointer" },
     // int unsetenv(const char *name)
     unsetenv: { parameters: ["buffer"], result: "i32" },
+    // size_t strlen(const char *s), and void *memcpy(void *dest, const void
+    // *src, size_t n): read a C string without the runtime's pointer views.
+    strlen: { parameters: ["pointer"], result: "usize" },
+    copyFrom: {
+      parameters: ["buffer", "pointer", "usize"],
+      result: "pointer",
+      name: "memcpy",
+    },
     ...(os === "linux" ? LINUX_ONLY : {}),
     // int *__errno_location(void) (glibc, musl); int *__error(void) (BSDs)
     errno: {
