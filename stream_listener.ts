@@ -12,6 +12,7 @@ import { acceptUntilClosed } from "./_accept.ts";
 import { libc, systemError } from "./_system.ts";
 import { OperationQueue } from "./_queue.ts";
 import { forget, noteTry, waitReady } from "./_wait.ts";
+import { inspectAsString } from "./_inspect.ts";
 import { OwnedFd } from "./owned_fd.ts";
 import { type Connection, connectionOf } from "./connection.ts";
 import {
@@ -305,16 +306,6 @@ export class StreamListener implements Disposable, AsyncIterable<Connection> {
       : `StreamListener(${this.#owned.fd})`;
   }
 
-  /** @ignore */
-  [Symbol.for("nodejs.util.inspect.custom")](): string {
-    return this.toString();
-  }
-
-  /** @ignore */
-  [Symbol.for("Deno.customInspect")](): string {
-    return this.toString();
-  }
-
   #forget(message: string): void {
     forget(this.#owned.fd, new ClosedError(message));
   }
@@ -365,6 +356,8 @@ export class StreamListener implements Disposable, AsyncIterable<Connection> {
     }
   }
 }
+
+inspectAsString(StreamListener.prototype);
 
 /**
  * Listens for TCP connections on an IP address literal (default
