@@ -6,7 +6,7 @@
  * requests were made, how many failed or were refused (0 is the point), the
  * longest gap between two responses, and which processes served them.
  *
- * Run: `bun examples/zero_downtime/restart.ts [handovers]`, or
+ * Run: `bun examples/zero_downtime/restart.ts [handovers [responses]]`, or
  * `deno run --allow-ffi --allow-run --allow-env examples/zero_downtime/restart.ts`.
  * The client needs no `--allow-net`: it talks TCP through fdpass.
  *
@@ -21,6 +21,8 @@ import { beside, RUNTIME, runtimeBinary } from "../_runtimes.ts";
 
 const log = (text: string): void => console.log(`[${RUNTIME} driver] ${text}`);
 const HANDOVERS = Number(process.argv[2] ?? 10);
+/** Responses to wait for before each hand-over (and after the last). */
+const BETWEEN = Number(process.argv[3] ?? 20);
 const server = beside(import.meta.url, "server.ts");
 
 interface Generation {
@@ -113,7 +115,7 @@ log(`generation 0: ${current.runtime} pid ${current.pid} on 127.0.0.1:${port}`);
 const clients = [client(1), client(2)];
 
 for (let i = 1; i <= HANDOVERS; i++) {
-  await responses(20);
+  await responses(BETWEEN);
   const next = await start(runtimeOf(i), ["--from", current.handover]);
   const code = await current.exit;
   log(
@@ -122,7 +124,7 @@ for (let i = 1; i <= HANDOVERS; i++) {
   if (code !== 0) failed++;
   current = next;
 }
-await responses(20);
+await responses(BETWEEN);
 running = false;
 await Promise.all(clients);
 // process.kill, not child.kill: Deno's ChildProcess reports a child it
