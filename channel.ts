@@ -51,7 +51,7 @@ const READ_CHUNK = 64 * 1024;
  */
 export interface Frame {
   /** The frame's bytes: a fresh copy, the caller's to keep. */
-  data: Uint8Array;
+  data: Uint8Array<ArrayBuffer>;
   /** The descriptors sent with this frame, in the order they were sent. */
   fds: OwnedFd[];
 }

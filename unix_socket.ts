@@ -10,6 +10,7 @@ import { type Libc, libc, systemError } from "./_system.ts";
 import { controlSpace, MAX_IOVECS, Message } from "./_message.ts";
 import { OperationQueue } from "./_queue.ts";
 import { Reactor } from "./_reactor.ts";
+import { inspectAsString } from "./_inspect.ts";
 import { OwnedFd, takeOwnership } from "./owned_fd.ts";
 import {
   cmsgSpace,
@@ -753,16 +754,6 @@ export class UnixSocket implements Disposable {
     this.close();
   }
 
-  /** @ignore */
-  [Symbol.for("nodejs.util.inspect.custom")](): string {
-    return this.toString();
-  }
-
-  /** @ignore */
-  [Symbol.for("Deno.customInspect")](): string {
-    return this.toString();
-  }
-
   /** Shows kind and descriptor. */
   toString(): string {
     return this.closed
@@ -1005,6 +996,8 @@ export class UnixSocket implements Disposable {
     return decodeSockaddrUn(bytes, length[0]!, layout);
   }
 }
+
+inspectAsString(UnixSocket.prototype);
 
 function newSocket(lib: Libc, kind: SocketKind, extraFlags: number): OwnedFd {
   const c = lib.platform.constants;

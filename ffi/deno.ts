@@ -84,7 +84,7 @@ export function openDenoLibc(platform: PlatformLayout): Libc {
       { cause: lastError },
     );
   }
-  const errnoPointer = symbols.errno!() as Pointer;
+  const errnoPointer = symbols["errno"]!() as Pointer;
   if (errnoPointer === null) {
     throw new FfiUnavailableError("fdpass could not locate errno");
   }
@@ -144,7 +144,7 @@ function denoEpollPump(
   // Held by the closure for the pump's lifetime: the pool thread writes here.
   const events = new Uint8Array(new ArrayBuffer(size * MAX_EVENTS));
   const one = new Uint8Array(new BigUint64Array([1n]).buffer);
-  const waitAsync = symbols.epollWaitAsync!;
+  const waitAsync = symbols["epollWaitAsync"]!;
   let active = false;
   let running = false;
   async function loop(): Promise<void> {
