@@ -56,6 +56,14 @@ const LINUX_ONLY: SymbolTable = {
   },
   // int eventfd(unsigned int initval, int flags)
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  // long syscall(long number, ...), for int fstatat(int dirfd, const char
+  // *path, struct stat *buf, int flags): glibc exports fstatat only from
+  // 2.33. Variadic, passed in registers like fixed arguments (as fcntl).
+  fstatat: {
+    parameters: ["usize", "i32", "buffer", "buffer", "i32"],
+    result: "i32",
+    name: "syscall",
+  },
 };
 
 /** The libc symbol table for `os`. */
