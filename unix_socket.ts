@@ -219,10 +219,16 @@ const MAX_SPINNING = 8;
 /** Operations spinning right now: one pending `setImmediate` each. */
 let spinning = 0;
 
+// Deno has setImmediate as a global from 2.4 on; before, a timer serves.
+const immediate: (callback: () => void) => unknown =
+  typeof setImmediate === "function"
+    ? setImmediate
+    : (callback) => setTimeout(callback, 0);
+
 function spin(signal: AbortSignal | undefined): Promise<void> {
   spinning++;
   return new Promise((resolve, reject) => {
-    setImmediate(() => {
+    immediate(() => {
       spinning--;
       if (signal?.aborted) reject(signal.reason);
       else resolve();

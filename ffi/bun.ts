@@ -47,7 +47,7 @@ export function openBunLibc(platform: PlatformLayout): Libc {
   const rename: Record<string, string> = {};
   for (const [key, spec] of Object.entries(libcSymbols(platform.os))) {
     // bun:ffi has no nonblocking calls; Bun waits in a Worker instead.
-    if (spec.nonblocking) continue;
+    if (spec.nonblocking || spec.denoOnly) continue;
     const name = spec.name ?? key;
     rename[name] = key;
     table[name] = {

@@ -26,6 +26,8 @@ export interface SymbolSpec {
   readonly name?: string;
   /** Deno only: run on a blocking thread and return a Promise (errno is lost). */
   readonly nonblocking?: boolean;
+  /** Bound by the Deno adapter alone (Bun has `ptr()` and `read`). */
+  readonly denoOnly?: boolean;
 }
 
 /** The symbols fdpass binds, keyed by the name the adapters expose. */
@@ -143,11 +145,13 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
       parameters: ["buffer", "buffer", "usize"],
       result: "usize",
       name: "memmove",
+      denoOnly: true,
     },
     copyFrom: {
       parameters: ["buffer", "pointer", "usize"],
       result: "pointer",
       name: "memcpy",
+      denoOnly: true,
     },
     // int *__errno_location(void) (glibc, musl); int *__error(void) (BSDs)
     errno: {

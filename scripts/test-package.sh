@@ -10,11 +10,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=$ROOT/node_modules/.bin
+# The runtimes under test: the pinned ones unless FDPASS_BUN / FDPASS_DENO
+# name others (as for the suite, tests/_helpers.ts), e.g. older releases.
+BUN=${FDPASS_BUN:-$BIN/bun}
+DENO=${FDPASS_DENO:-$BIN/deno}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fdpass-package.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 step() { printf '\n== %s\n' "$*"; }
 
-step "npm pack"
+step "npm pack ($("$BUN" --version | head -n 1 | sed "s/^/bun /"), $("$DENO" --version | head -n 1))"
 # prepack builds dist/ (plain JavaScript for Deno, which runs no TypeScript
 # from node_modules).
 packed=$(npm pack --pack-destination "$WORK" --json)
@@ -102,11 +106,11 @@ step "a fresh Bun project: bun add the tarball, run, tsc with bun init's tsconfi
 mkdir "$WORK/bun"
 cd "$WORK/bun"
 echo '{ "name": "consumer", "private": true, "type": "module" }' >package.json
-"$BIN/bun" add --silent "$tarball" >/dev/null
+"$BUN" add --silent "$tarball" >/dev/null
 mkdir -p node_modules/@types
 ln -s "$ROOT/node_modules/@types/bun" node_modules/@types/bun
 printf '%s' "$ROUNDTRIP" >main.ts
-check_output "bun main.ts" "$("$BIN/bun" main.ts)"
+check_output "bun main.ts" "$("$BUN" main.ts)"
 # `bun init`'s tsconfig.json (Bun 1.4.4), with the stricter flags turned on;
 # allowJs is off because isolatedDeclarations forbids it, and declaration on
 # because isolatedDeclarations requires it.
@@ -150,10 +154,10 @@ cat >deno.json <<EOF
 EOF
 printf '%s' "$ROUNDTRIP" >main.ts
 check_output "deno run --allow-ffi main.ts" \
-  "$("$BIN/deno" run --quiet --no-prompt --allow-ffi main.ts)"
-"$BIN/deno" check --quiet main.ts
+  "$("$DENO" run --quiet --no-prompt --allow-ffi main.ts)"
+"$DENO" check --quiet main.ts
 # Deno does not report diagnostics inside node_modules: check the library's
 # own files (what JSR serves) under the same options.
-"$BIN/deno" check --quiet --config deno.json \
+"$DENO" check --quiet --config deno.json \
   "$PACKAGE/mod.ts" "$PACKAGE/platform/mod.ts"
 echo "deno check: the package type-checks under the strict flags"
