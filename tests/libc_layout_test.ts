@@ -48,6 +48,13 @@ function probeSource(profile: PlatformLayout): string {
     ? []
     : Object.keys(profile.epollEvent).filter((k) => /^E[A-Z_]+$/.test(k));
   const errno = Object.keys(profile.errno);
+  const stat = profile.fileStat === null ? [] : [
+    "SYS_newfstatat",
+    "AT_FDCWD",
+    "AT_SYMLINK_NOFOLLOW",
+    "S_IFMT",
+    "S_IFSOCK",
+  ];
   return String.raw`#define _GNU_SOURCE 1
 #include <errno.h>
 #include <fcntl.h>
@@ -59,9 +66,11 @@ function probeSource(profile: PlatformLayout): string {
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <sys/stat.h>
 #if defined(__linux__)
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #endif
 
 #define SIZE(t) printf("sizeof %s %zu\n", #t, sizeof(t))
@@ -128,6 +137,13 @@ int main(void) {
   SIZE(struct epoll_event);
   OFF(struct epoll_event, events);
   OFF(struct epoll_event, data);
+  SIZE(struct stat);
+  OFF(struct stat, st_dev);
+  FSIZE(struct stat, st_dev);
+  OFF(struct stat, st_ino);
+  FSIZE(struct stat, st_ino);
+  OFF(struct stat, st_mode);
+  FSIZE(struct stat, st_mode);
 #endif
 #if defined(__APPLE__) || defined(__FreeBSD__)
   SIZE(struct xucred);
@@ -157,6 +173,7 @@ int main(void) {
   }
 ${constantLines("const", [...constants, ...epoll])}
 ${constantLines("errno", errno)}
+${constantLines("stat", stat)}
   return 0;
 }
 `;
@@ -424,3 +441,30 @@ test(`errno numbers of ${name} equal libc's`, options, () => {
   }
   assert.deepEqual(wrong, []);
 });
+
+test(
+  `struct stat and the fstatat syscall of ${name} match libc's (a listener's socket file)`,
+  options,
+  () => {
+    const f = profile().fileStat;
+    if (profile().os !== "linux") {
+      assert.equal(f, null);
+      return;
+    }
+    assert.ok(f !== null);
+    // The kernel fills its own struct stat; glibc's and musl's equal it on
+    // x86_64 and aarch64, so libc's header checks the offsets.
+    assert.equal(c("sizeof struct stat"), f.size);
+    assert.equal(c("offsetof struct stat.st_dev"), f.dev);
+    assert.equal(c("fieldsize struct stat.st_dev"), 8);
+    assert.equal(c("offsetof struct stat.st_ino"), f.ino);
+    assert.equal(c("fieldsize struct stat.st_ino"), 8);
+    assert.equal(c("offsetof struct stat.st_mode"), f.mode);
+    assert.equal(c("fieldsize struct stat.st_mode"), 4);
+    assert.equal(c("stat SYS_newfstatat"), f.syscall);
+    assert.equal(c("stat AT_FDCWD"), f.AT_FDCWD);
+    assert.equal(c("stat AT_SYMLINK_NOFOLLOW"), f.AT_SYMLINK_NOFOLLOW);
+    assert.equal(c("stat S_IFMT"), f.S_IFMT);
+    assert.equal(c("stat S_IFSOCK"), f.S_IFSOCK);
+  },
+);
