@@ -85,7 +85,8 @@ export class ClosedError extends Error {
 export type ControlMessageErrorCode =
   | "ERR_CONTROL_TRUNCATED"
   | "ERR_CONTROL_MALFORMED"
-  | "ERR_FDS_REFUSED";
+  | "ERR_FDS_REFUSED"
+  | "ERR_FD_MISSING";
 
 /**
  * A received message carried control data fdpass could not deliver whole:
@@ -112,7 +113,9 @@ export class ControlMessageError extends Error {
   /**
    * `"ERR_CONTROL_TRUNCATED"` (MSG_CTRUNC), `"ERR_CONTROL_MALFORMED"`, or
    * `"ERR_FDS_REFUSED"` (descriptors sent to a socket set to
-   * `UnixSocket.refuseFds()`: the kernel discarded them).
+   * `UnixSocket.refuseFds()`: the kernel discarded them), or
+   * `"ERR_FD_MISSING"` (`UnixSocket.receiveFd()` got a message, or end of
+   * stream, without a descriptor).
    */
   readonly code: ControlMessageErrorCode;
   /** Data bytes the message delivered (consumed from the socket). */

@@ -36,6 +36,8 @@ export {
   type Credentials,
   type FdLike,
   type PeerCredentials,
+  type ReceiveFdOptions,
+  type ReceiveFdSyncOptions,
   type ReceiveOptions,
   type ReceiveResult,
   type ReceiveSyncOptions,

@@ -77,6 +77,18 @@ export interface ReceiveOptions {
   signal?: AbortSignal;
 }
 
+/** Options for {@linkcode UnixSocket.receiveFdSync}. */
+export interface ReceiveFdSyncOptions {
+  /** Fail with `EAGAIN` instead of blocking when nothing is queued. */
+  nonblocking?: boolean;
+}
+
+/** Options for {@linkcode UnixSocket.receiveFd}. */
+export interface ReceiveFdOptions {
+  /** Aborting rejects the receive with the signal's reason; nothing is consumed. */
+  signal?: AbortSignal;
+}
+
 /** What one receive delivered. */
 export interface ReceiveResult {
   /** Data bytes written into the buffer(s). */
@@ -193,6 +205,36 @@ function byteLength(buffers: readonly Uint8Array[]): number {
 }
 
 const NO_FDS: readonly FdLike[] = [];
+
+/** What {@linkcode UnixSocket.sendFdSync} sends with the descriptor, as Ruby's send_io. */
+const ONE_BYTE = new Uint8Array(1);
+
+/** `options[key]`, once, after checking `options` is an object. */
+function readOptions<T extends object, K extends keyof T>(
+  options: T,
+  key: K,
+): T[K] {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("Expected an options object");
+  }
+  return options[key];
+}
+
+/** The one descriptor a receiveFd delivered, or the error saying it did not come. */
+function oneFd(result: ReceiveResult): OwnedFd {
+  const fd = result.fds[0];
+  if (fd !== undefined) return fd;
+  throw new ControlMessageError(
+    result.eof
+      ? "Cannot receive a file descriptor: end of stream"
+      : `Cannot receive a file descriptor: a message of ${result.bytes} ${
+        result.bytes === 1 ? "byte" : "bytes"
+      } came without one`,
+    "ERR_FD_MISSING",
+    result.bytes,
+    0,
+  );
+}
 
 const NO_DATA_ON_STREAM =
   "Cannot send file descriptors without data on a stream socket: the kernel would drop them; send at least one byte";
@@ -781,6 +823,120 @@ export class UnixSocket implements Disposable {
       new ClosedError("Cannot complete: the socket was released"),
     );
     return this.#owned.release();
+  }
+
+  /**
+   * Sends one descriptor with one byte (0), as Ruby's
+   * `UNIXSocket#send_io` does, so that `recv_io` or
+   * {@linkcode UnixSocket.receiveFd} on the other end takes it. The
+   * descriptor is borrowed: close your copy when you are done with it.
+   *
+   * @throws {TypeError} or {@linkcode RangeError} for something that is not
+   * a descriptor.
+   * @throws {SystemError} when the kernel refuses (`EPIPE`, `EBADF`, ...).
+   * @throws {ClosedError} if the socket is closed.
+   *
+   * @example One descriptor, no framing
+   * ```ts
+   * import { pipe, socketPair } from "./mod.ts";
+   *
+   * const [a, b] = socketPair();
+   * const [r, w] = pipe();
+   * a.sendFdSync(w);
+   * w.close();
+   * using received = b.receiveFdSync();
+   * received.writeSync(new Uint8Array([42]));
+   * const byte = new Uint8Array(1);
+   * r.readSync(byte);
+   * console.log(byte[0]); // 42
+   * for (const x of [a, b, r]) x.close();
+   * ```
+   */
+  sendFdSync(fd: FdLike, options?: SendSyncOptions): void {
+    this.sendSync(ONE_BYTE, [fd], options);
+  }
+
+  /**
+   * {@linkcode UnixSocket.sendFdSync} without blocking the event loop.
+   *
+   * @example
+   * ```ts
+   * import { pipe, socketPair } from "./mod.ts";
+   *
+   * const [a, b] = socketPair();
+   * const [r, w] = pipe();
+   * await a.sendFd(r);
+   * r.close();
+   * using received = await b.receiveFd();
+   * console.log(received.fd > 2); // true
+   * for (const x of [a, b, w]) x.close();
+   * ```
+   */
+  async sendFd(fd: FdLike, options?: SendOptions): Promise<void> {
+    await this.send(ONE_BYTE, [fd], options);
+  }
+
+  /**
+   * Receives one descriptor sent with one byte, as by Ruby's
+   * `UNIXSocket#send_io` or {@linkcode UnixSocket.sendFdSync}; the caller
+   * owns it. On a stream socket exactly one byte is read; on a seqpacket or
+   * datagram socket the rest of a longer message is discarded.
+   *
+   * @throws {ControlMessageError} `"ERR_FD_MISSING"` when a message or end
+   * of stream came without a descriptor; `"ERR_CONTROL_TRUNCATED"` when
+   * more than one came (all of them closed).
+   * @throws {SystemError} when the kernel refuses (`EAGAIN` when
+   * nonblocking and empty, ...).
+   * @throws {ClosedError} if the socket is closed.
+   *
+   * @example
+   * ```ts
+   * import { pipe, socketPair } from "./mod.ts";
+   *
+   * const [a, b] = socketPair("seqpacket");
+   * const [r, w] = pipe();
+   * a.sendFdSync(r);
+   * using received = b.receiveFdSync();
+   * console.log(received.closed); // false
+   * for (const x of [a, b, r, w]) x.close();
+   * ```
+   */
+  receiveFdSync(options: ReceiveFdSyncOptions = {}): OwnedFd {
+    const nonblocking = readOptions(options, "nonblocking");
+    const buffer = new Uint8Array(1);
+    return oneFd(
+      this.receiveSync(
+        buffer,
+        nonblocking === undefined ? { maxFds: 1 } : { maxFds: 1, nonblocking },
+      ),
+    );
+  }
+
+  /**
+   * {@linkcode UnixSocket.receiveFdSync} without blocking the event loop.
+   *
+   * @example
+   * ```ts
+   * import { pipe, socketPair } from "./mod.ts";
+   *
+   * const [a, b] = socketPair();
+   * const [r, w] = pipe();
+   * const next = b.receiveFd();
+   * a.sendFdSync(w);
+   * using received = await next;
+   * console.log(received.fd > 2); // true
+   * for (const x of [a, b, r, w]) x.close();
+   * ```
+   */
+  async receiveFd(options: ReceiveFdOptions = {}): Promise<OwnedFd> {
+    const signal = readOptions(options, "signal");
+    const buffer = new Uint8Array(1);
+    return oneFd(
+      await this.receive(
+        buffer,
+        signal === undefined ? { maxFds: 1 } : { maxFds: 1, signal },
+      ),
+    );
   }
 
   /** Closes the socket (for `using`). */
