@@ -55,7 +55,7 @@ export {
   type ListenOptions,
   UnixListener,
 } from "./unix_listener.ts";
-export { OwnedFd, pipe } from "./owned_fd.ts";
+export { type Dup2Options, OwnedFd, pipe } from "./owned_fd.ts";
 export {
   Channel,
   type ChannelOptions,

@@ -40,6 +40,8 @@ export function bindLibc(
     epollWait,
     eventfd,
     fstatat,
+    dup2,
+    dup3,
   } = s;
   const darwin = platform.os === "darwin";
   const lib: Libc = {
@@ -149,6 +151,14 @@ export function bindLibc(
     },
     eventfd: (initial, flags) => {
       const r = eventfd!(initial, flags);
+      return r < 0 ? -readErrno() : r;
+    },
+    dup2: (fd, newfd) => {
+      const r = dup2!(fd, newfd);
+      return r < 0 ? -readErrno() : r;
+    },
+    dup3: (fd, newfd, flags) => {
+      const r = dup3!(fd, newfd, flags);
       return r < 0 ? -readErrno() : r;
     },
     fstatat: (path, stat) => {

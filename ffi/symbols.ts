@@ -58,6 +58,8 @@ const LINUX_ONLY: SymbolTable = {
   },
   // int eventfd(unsigned int initval, int flags)
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  // int dup3(int oldfd, int newfd, int flags)
+  dup3: { parameters: ["i32", "i32", "i32"], result: "i32" },
   // long syscall(long number, ...), for int fstatat(int dirfd, const char
   // *path, struct stat *buf, int flags): glibc exports fstatat only from
   // 2.33. Variadic, passed in registers like fixed arguments (as fcntl).
@@ -127,6 +129,8 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
       : { parameters: ["buffer", "i32"], result: "i32", name: "pipe2" },
     // int poll(struct pollfd *fds, nfds_t n, int timeout)
     poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
+    // int dup2(int oldfd, int newfd)
+    dup2: { parameters: ["i32", "i32"], result: "i32" },
     // int unlink(const char *path)
     unlink: { parameters: ["buffer"], result: "i32" },
     // int chmod(const char *path, mode_t mode): mode_t is 32-bit on Linux and
