@@ -370,7 +370,12 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     if (!(socket instanceof UnixSocket)) {
       throw new TypeError("Cannot create channel: expected a UnixSocket");
     }
-    const max = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    const max = options?.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    if (typeof max !== "number") {
+      throw new TypeError(
+        `Cannot create channel: maxFrameSize must be a number, got ${typeof max}`,
+      );
+    }
     if (!Number.isInteger(max) || max < 1 || max > MAX_FRAME_LIMIT) {
       throw new RangeError(
         `Cannot create channel: maxFrameSize must be an integer from 1 to ${MAX_FRAME_LIMIT}, got ${max}`,
@@ -500,7 +505,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
    * ```
    */
   async receive(options: ChannelReceiveOptions = {}): Promise<Frame> {
-    const signal = options.signal;
+    const signal = checkSignal(options?.signal, "Cannot receive a frame");
     signal?.throwIfAborted();
     const previous = this.#receiveTail;
     let release!: () => void;

@@ -1162,17 +1162,34 @@ function credentialsSpace(platform: PlatformLayout): number {
   return cmsgSpace(platform.cmsghdr, 12);
 }
 
-/** @internal The kind of the open socket `fd`, read from the kernel. */
+/**
+ * @internal The kind of the open Unix socket `fd`, read from the kernel.
+ * The number is checked before any call (a non-integer is a `TypeError`,
+ * one past `int` a `RangeError`), and a socket of another family (TCP, UDP,
+ * ...) is a `TypeError`: the kernel would silently drop descriptors sent
+ * over it. Nothing is closed on failure.
+ */
 export function socketKindOf(fd: number, action: string): SocketKind {
-  if (!Number.isInteger(fd) || fd < 0) {
+  if (typeof fd !== "number" || !Number.isInteger(fd) || fd < 0) {
     throw new TypeError(
       `${action}: expected a non-negative integer, got ${String(fd)}`,
+    );
+  }
+  if (fd > 0x7fff_ffff) {
+    throw new RangeError(
+      `${action}: ${fd} is not a file descriptor (at most 2147483647)`,
     );
   }
   const lib = libc();
   const c = lib.platform.constants;
   const type = intOption(lib, fd, c.SOL_SOCKET, c.SO_TYPE);
   if (type < 0) throw systemError(-type, "getsockopt", action);
+  const family = socketFamily(lib, fd, action);
+  if (family !== c.AF_UNIX) {
+    throw new TypeError(
+      `${action}: fd ${fd} is not a Unix domain socket (address family ${family}), and descriptors sent over it would be dropped; adopt a TCP listener with StreamListener.fromFd, or keep the descriptor as an OwnedFd`,
+    );
+  }
   const kind = type === c.SOCK_STREAM
     ? "stream"
     : type === c.SOCK_DGRAM
@@ -1184,6 +1201,22 @@ export function socketKindOf(fd: number, action: string): SocketKind {
     throw new TypeError(`${action}: unsupported socket type ${type}`);
   }
   return kind;
+}
+
+/**
+ * The address family of socket `fd`, from `getsockname` (works everywhere,
+ * bound or not; Linux's `SO_DOMAIN` has no BSD twin on macOS).
+ */
+function socketFamily(lib: Libc, fd: number, action: string): number {
+  const s = lib.platform.sockaddrUn;
+  // Room for any family's address: the kernel cuts a longer one to fit.
+  const bytes = new Uint8Array(128);
+  const length = new Uint32Array([bytes.length]);
+  const r = lib.getsockname(fd, bytes, length);
+  if (r < 0) throw systemError(-r, "getsockname", action);
+  return s.familySize === 2
+    ? bytes[s.family]! | (bytes[s.family + 1]! << 8)
+    : bytes[s.family]!;
 }
 
 /** @internal macOS has no MSG_NOSIGNAL before 11: set SO_NOSIGPIPE on every socket. */

@@ -8,16 +8,21 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  bind,
   Channel,
   ClosedError,
+  connect,
+  listen,
   OwnedFd,
   pipe,
   type SocketKind,
   socketPair,
   SystemError,
-  type UnixSocket,
+  UnixListener,
+  UnixSocket,
 } from "../mod.ts";
-import { noLeak } from "./_helpers.ts";
+import { abstractName, noLeak } from "./_helpers.ts";
+import { libc } from "../_system.ts";
 
 /** A real Uint8Array whose own `byteLength` claims far more than it holds. */
 function lyingLength(bytes: number[], claimed = 60_000): Uint8Array {
@@ -234,5 +239,213 @@ test('maxFds: "3" is a TypeError, maxFds: 3.5 a RangeError, nonblocking: "yes" a
   });
 });
 
-void ClosedError;
-void OwnedFd;
+/** Closes `socket` and opens a new pair; returns it if it took `fd`'s number. */
+function reuse(socket: UnixSocket, fd: number): [UnixSocket, UnixSocket] {
+  socket.close();
+  const fresh = socketPair("seqpacket");
+  assert.ok(
+    fresh.some((x) => x.fd === fd),
+    `the new socket did not reuse fd ${fd}`,
+  );
+  return fresh;
+}
+
+/** Whether `socket` has nothing queued. */
+function empty(socket: UnixSocket): boolean {
+  try {
+    socket.receiveSync(new Uint8Array(8), { nonblocking: true });
+    return false;
+  } catch (error) {
+    if (error instanceof SystemError && error.code === "EAGAIN") return true;
+    throw error;
+  }
+}
+
+function closeAll(sockets: readonly (UnixSocket | OwnedFd)[]): void {
+  for (const x of sockets) x.close();
+}
+
+test("an fd getter that closes the socket and reuses its number: sendSync() and send() throw ClosedError, nothing reaches the new socket", async () => {
+  await noLeak(async () => {
+    for (const mode of ["sync", "async"] as const) {
+      const [a, b] = socketPair("seqpacket");
+      const [r, w] = pipe();
+      const number = a.fd;
+      let fresh: [UnixSocket, UnixSocket] | undefined;
+      const hostile = {
+        get fd(): number {
+          fresh = reuse(a, number);
+          return r.fd;
+        },
+      };
+      try {
+        const data = new Uint8Array([1]);
+        if (mode === "sync") {
+          assert.throws(() => a.sendSync(data, [hostile]), ClosedError);
+        } else {
+          await assert.rejects(a.send(data, [hostile]), ClosedError);
+        }
+        assert.ok(fresh !== undefined);
+        assert.ok(fresh.every(empty), "the message reached the new socket");
+      } finally {
+        closeAll([a, b, r, w, ...(fresh ?? [])]);
+      }
+    }
+  });
+});
+
+test("an options getter that closes the socket and reuses its number: sendSync() and receiveSync() throw ClosedError", async () => {
+  await noLeak(() => {
+    const opened: UnixSocket[] = [];
+    try {
+      const [a, b] = socketPair("seqpacket");
+      opened.push(a, b);
+      const number = a.fd;
+      const options = {
+        get nonblocking(): boolean {
+          opened.push(...reuse(a, number));
+          return false;
+        },
+      };
+      assert.throws(
+        () => a.sendSync(new Uint8Array([1]), [], options),
+        ClosedError,
+      );
+      assert.ok(opened.slice(2).every(empty));
+      const receiver = b.fd;
+      const [c, d] = reuse(b, receiver);
+      opened.push(c, d);
+      const peer = c.fd === receiver ? d : c;
+      peer.sendSync(new Uint8Array([2]));
+      const stale = socketPair("seqpacket");
+      opened.push(...stale);
+      const target = stale[0];
+      const n = target.fd;
+      const receiveOptions = {
+        get maxFds(): number {
+          opened.push(...reuse(target, n));
+          return 1;
+        },
+      };
+      assert.throws(
+        () => target.receiveSync(new Uint8Array(8), receiveOptions),
+        ClosedError,
+      );
+    } finally {
+      closeAll(opened);
+    }
+  });
+});
+
+test("a signal that is not an AbortSignal is a TypeError before anything happens, and the socket stays usable", async () => {
+  await noLeak(async () => {
+    using p = pair();
+    const { a, b } = p;
+    const controller = new AbortController();
+    const notSignals = [
+      controller,
+      Object.create(AbortSignal.prototype),
+      {
+        aborted: false,
+        addEventListener(): void {},
+        removeEventListener(): void {},
+      },
+    ] as unknown as AbortSignal[];
+    for (const signal of notSignals) {
+      await assert.rejects(b.receive(new Uint8Array(1), { signal }), TypeError);
+      await assert.rejects(
+        a.send(new Uint8Array([1]), [], { signal }),
+        TypeError,
+      );
+    }
+    assert.ok(empty(b));
+    const pending = b.receive(new Uint8Array(1), { signal: controller.signal });
+    a.sendSync(new Uint8Array([5]));
+    assert.equal((await pending).bytes, 1);
+    const [x, y] = socketPair();
+    using left = new Channel(x);
+    const signal = controller as unknown as AbortSignal;
+    await assert.rejects(left.receive({ signal }), TypeError);
+    await assert.rejects(
+      left.send(new Uint8Array(1), [], { signal }),
+      TypeError,
+    );
+    y.close();
+  });
+});
+
+test("listen() refuses a backlog or mode out of range before any syscall, and nothing leaks", async () => {
+  await noLeak(() => {
+    const name = abstractName("backlog");
+    for (const backlog of [2 ** 31, 2 ** 32, -1, 1.5]) {
+      assert.throws(() => listen(name, { backlog }), RangeError);
+    }
+    assert.throws(
+      () => listen(name, { backlog: "5" as unknown as number }),
+      TypeError,
+    );
+    assert.throws(() => listen(name, { mode: 0o10000 }), RangeError);
+    // The name was never bound: listening on it now works.
+    listen(name, { backlog: 0x7fff_ffff }).close();
+  });
+});
+
+test("fromFd(2 ** 31) is a RangeError before FFI, and every integer crossing the FFI is range-checked", async () => {
+  await noLeak(() => {
+    for (const fd of [2 ** 31, 2 ** 32 + 3]) {
+      assert.throws(() => UnixSocket.fromFd(fd), RangeError);
+      assert.throws(() => UnixListener.fromFd(fd), RangeError);
+    }
+    assert.throws(() => UnixSocket.fromFd("3" as unknown as number), TypeError);
+    const lib = libc();
+    assert.throws(() => lib.close(2 ** 31), RangeError);
+    assert.throws(() => lib.shutdown(0, 2 ** 31), RangeError);
+    assert.throws(() => lib.chmod(new Uint8Array(2), -1), RangeError);
+    assert.throws(() => lib.read(0, new Uint8Array(1), -1), RangeError);
+    assert.throws(() => lib.close("0" as unknown as number), TypeError);
+  });
+});
+
+test("fromFd() refuses TCP and UDP sockets with a TypeError and leaves them open", async () => {
+  await noLeak(() => {
+    const lib = libc();
+    const c = lib.platform.constants;
+    const AF_INET = 2;
+    const AF_INET6 = 10;
+    for (
+      const [family, type] of [
+        [AF_INET, c.SOCK_STREAM],
+        [AF_INET, c.SOCK_DGRAM],
+        [AF_INET6, c.SOCK_STREAM],
+      ] as const
+    ) {
+      const n = lib.socket(family, type | c.SOCK_CLOEXEC, 0);
+      assert.ok(n >= 0, `socket() failed: ${n}`);
+      const owned = new OwnedFd(n);
+      try {
+        assert.throws(() => UnixSocket.fromFd(n), TypeError);
+        assert.throws(() => UnixListener.fromFd(n), TypeError);
+        assert.throws(() => UnixSocket.fromFd(owned), TypeError);
+        assert.equal(owned.closed, false);
+        assert.ok(lib.fcntl(n, c.F_GETFD, 0) >= 0, "the descriptor was closed");
+      } finally {
+        owned.close();
+      }
+    }
+  });
+});
+
+test("a path with a lone surrogate is a TypeError, never bound as U+FFFD", async () => {
+  await noLeak(() => {
+    const name = abstractName("surrogate");
+    for (
+      const path of [`${name}\ud800`, `${name}\udc00x`, "/tmp/\ud83d.sock"]
+    ) {
+      assert.throws(() => listen(path), TypeError);
+      assert.throws(() => bind(path), TypeError);
+      assert.throws(() => connect(path), TypeError);
+    }
+    // A whole surrogate pair is an ordinary character.
+    listen(`${name}\ud83d\ude00`).close();
+  });
+});
