@@ -59,7 +59,7 @@ export class Message {
   readonly #scmRights: number;
   readonly #address: (view: ArrayBufferView) => number;
 
-  constructor(lib: Libc, iovecs = INLINE_IOVECS) {
+  constructor(lib: Libc, iovecs: number = INLINE_IOVECS) {
     const layout = lib.platform;
     const m = layout.msghdr;
     const h = layout.cmsghdr;

@@ -18,10 +18,16 @@ import {
   type FdLike,
   type ReceiveResult,
   SCM_MAX_FD,
+  type ShutdownHow,
   type SocketKind,
   UnixSocket,
 } from "./unix_socket.ts";
 import { checkedLength } from "./platform/_views.ts";
+
+/** "1 descriptor", "2 descriptors": messages count in words. */
+function descriptors(count: number): string {
+  return count === 1 ? "1 descriptor" : `${count} descriptors`;
+}
 
 /** Bytes of the frame header on a stream socket. */
 const HEADER_BYTES = 8;
@@ -53,7 +59,7 @@ const READ_CHUNK = 64 * 1024;
  */
 export interface Frame {
   /** The frame's bytes: a fresh copy, the caller's to keep. */
-  data: Uint8Array;
+  data: Uint8Array<ArrayBuffer>;
   /** The descriptors sent with this frame, in the order they were sent. */
   fds: OwnedFd[];
 }
@@ -626,6 +632,38 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     this.#message = undefined;
   }
 
+  /**
+   * Ends reading, writing or both on the socket (`shutdown(2)`): after
+   * `"write"` the peer receives every frame already sent, then a
+   * {@linkcode FrameError} with code `"ERR_END_OF_STREAM"`. A send still
+   * pending is cut short (the peer sees `"ERR_FRAME_TRUNCATED"`): await
+   * sends first. The channel stays open until {@linkcode Channel.close}.
+   *
+   * @throws {ClosedError} once closed.
+   * @throws {TypeError} if `how` is not `"read"`, `"write"` or `"both"`.
+   *
+   * @example Tell the peer there are no more frames
+   * ```ts
+   * import { Channel, FrameError, socketPair } from "./mod.ts";
+   *
+   * const [a, b] = socketPair();
+   * using left = new Channel(a);
+   * using right = new Channel(b);
+   * left.sendSync(new Uint8Array([1, 2]));
+   * left.shutdown("write");
+   * console.log(right.receiveSync().data.length); // 2
+   * try {
+   *   right.receiveSync();
+   * } catch (error) {
+   *   if (!(error instanceof FrameError)) throw error;
+   *   console.log(error.code); // "ERR_END_OF_STREAM"
+   * }
+   * ```
+   */
+  shutdown(how: ShutdownHow = "both"): void {
+    this.socket.shutdown(how);
+  }
+
   /** Closes the channel (for `using`). */
   [Symbol.dispose](): void {
     this.close();
@@ -708,7 +746,9 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     if (result.truncated) {
       const closed = closeAll(result.fds);
       throw new FrameError(
-        `Cannot receive a frame: the message was larger than maxFrameSize (${this.maxFrameSize} bytes) and was cut; its ${closed} descriptor(s) were closed`,
+        `Cannot receive a frame: the message was larger than maxFrameSize (${this.maxFrameSize} bytes) and was cut; its ${
+          descriptors(closed)
+        } ${closed === 1 ? "was" : "were"} closed`,
         "ERR_FRAME_TOO_LARGE",
         closed,
       );
@@ -770,7 +810,9 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
       // them, or they are not coming.
       if (batch === undefined || batch.end <= frameStart) {
         this.#fail(
-          `the frame claims ${claimed} descriptors but ${fds.length} arrived with its bytes`,
+          `the frame claims ${
+            descriptors(claimed)
+          } but ${fds.length} arrived with its bytes`,
           "ERR_FRAME_FDS_MISSING",
           fds,
         );
@@ -778,8 +820,8 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
       if (fds.length + batch.fds.length > claimed) {
         this.#fail(
           `${
-            fds.length + batch.fds.length
-          } descriptors arrived with a frame that claims ${claimed}`,
+            descriptors(fds.length + batch.fds.length)
+          } arrived with a frame that claims ${claimed}`,
           "ERR_FRAME_FDS_UNCLAIMED",
           fds,
         );
@@ -792,7 +834,9 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     const next = batches[0];
     if (next !== undefined && next.end <= frameEnd) {
       this.#fail(
-        `${next.fds.length} descriptors arrived with a frame that claims ${claimed}`,
+        `${
+          descriptors(next.fds.length)
+        } arrived with a frame that claims ${claimed}`,
         "ERR_FRAME_FDS_UNCLAIMED",
         fds,
       );
@@ -870,7 +914,9 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
   #fail(reason: string, code: FrameErrorCode, taken: OwnedFd[]): never {
     const closed = closeAll(taken) + this.#drop();
     const error = new FrameError(
-      `Cannot receive a frame: ${reason}; ${closed} descriptor(s) closed, and the stream cannot be read further`,
+      `Cannot receive a frame: ${reason}; ${
+        descriptors(closed)
+      } closed, and the stream cannot be read further`,
       code,
       closed,
     );

@@ -6,6 +6,7 @@
 
 import { ClosedError } from "./errors.ts";
 import { libc, systemError } from "./_system.ts";
+import { inspectAsString } from "./_inspect.ts";
 import { checkedLength } from "./platform/_views.ts";
 
 const MAX_IO = 0x7fff_ffff;
@@ -150,17 +151,9 @@ export class OwnedFd implements Disposable {
   toString(): string {
     return this.#fd < 0 ? "OwnedFd(closed)" : `OwnedFd(${this.#fd})`;
   }
-
-  /** @ignore */
-  [Symbol.for("nodejs.util.inspect.custom")](): string {
-    return this.toString();
-  }
-
-  /** @ignore */
-  [Symbol.for("Deno.customInspect")](): string {
-    return this.toString();
-  }
 }
+
+inspectAsString(OwnedFd.prototype);
 
 /**
  * @internal Moves `fd` into a new {@linkcode OwnedFd}: an `OwnedFd` gives

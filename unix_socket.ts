@@ -15,6 +15,7 @@ import {
 } from "./_message.ts";
 import { OperationQueue } from "./_queue.ts";
 import { Reactor } from "./_reactor.ts";
+import { inspectAsString } from "./_inspect.ts";
 import { OwnedFd, takeOwnership } from "./owned_fd.ts";
 import {
   cmsgSpace,
@@ -417,10 +418,9 @@ export class UnixSocket implements Disposable {
    * import { socketPair, UnixSocket } from "./mod.ts";
    *
    * const [a, b] = socketPair();
-   * const adopted = UnixSocket.fromFd(b.fd); // `b` now shares the number: hand it over
-   * console.log(adopted.kind); // "stream"
+   * using adopted = UnixSocket.fromFd(b.release()); // `b` gives it up: one owner
+   * console.log(adopted.kind, b.closed); // "stream" true
    * a.close();
-   * adopted.close();
    * ```
    */
   static fromFd(fd: number | OwnedFd): UnixSocket {
@@ -843,19 +843,38 @@ export class UnixSocket implements Disposable {
     this.#owned.close();
   }
 
+  /**
+   * Gives up ownership and returns the descriptor number; the caller must
+   * close it. Pending `send`/`receive` calls reject with a
+   * {@linkcode ClosedError}, the descriptor leaves the reactor, and the
+   * socket reads as closed.
+   *
+   * @throws {ClosedError} once closed or released.
+   *
+   * @example Hand the descriptor to a new owner
+   * ```ts
+   * import { socketPair, UnixSocket } from "./mod.ts";
+   *
+   * const [a, b] = socketPair();
+   * using moved = UnixSocket.fromFd(b.release());
+   * console.log(b.closed); // true
+   * a.sendSync(new Uint8Array([7]));
+   * console.log(moved.receiveSync(new Uint8Array(1)).bytes); // 1
+   * a.close();
+   * ```
+   */
+  release(): number {
+    const fd = this.#owned.fd;
+    this.#reactor?.forget(
+      fd,
+      new ClosedError("Cannot complete: the socket was released"),
+    );
+    return this.#owned.release();
+  }
+
   /** Closes the socket (for `using`). */
   [Symbol.dispose](): void {
     this.close();
-  }
-
-  /** @ignore */
-  [Symbol.for("nodejs.util.inspect.custom")](): string {
-    return this.toString();
-  }
-
-  /** @ignore */
-  [Symbol.for("Deno.customInspect")](): string {
-    return this.toString();
   }
 
   /** Shows kind and descriptor. */
@@ -1093,8 +1112,12 @@ export class UnixSocket implements Disposable {
       }
       throw new ControlMessageError(
         truncated
-          ? `Cannot receive file descriptors: the message carried more than fit (maxFds or free descriptor slots); the ${fds.length} that arrived were closed`
-          : `Cannot receive file descriptors: the control data was malformed; the ${fds.length} that arrived were closed`,
+          ? `Cannot receive file descriptors: the message carried more than fit (maxFds or free descriptor slots); the ${fds.length} that arrived ${
+            fds.length === 1 ? "was" : "were"
+          } closed`
+          : `Cannot receive file descriptors: the control data was malformed; the ${fds.length} that arrived ${
+            fds.length === 1 ? "was" : "were"
+          } closed`,
         truncated ? "ERR_CONTROL_TRUNCATED" : "ERR_CONTROL_MALFORMED",
         bytes,
         fds.length,
@@ -1126,6 +1149,8 @@ export class UnixSocket implements Disposable {
     return decodeSockaddrUn(bytes, length[0]!, layout);
   }
 }
+
+inspectAsString(UnixSocket.prototype);
 
 function newSocket(lib: Libc, kind: SocketKind, extraFlags: number): OwnedFd {
   const c = lib.platform.constants;

@@ -127,6 +127,7 @@ export function bindLibc(
     epollCtl,
     epollWait,
     eventfd,
+    fstatat,
   } = s;
   const darwin = platform.os === "darwin";
   const lib: Libc = {
@@ -236,6 +237,17 @@ export function bindLibc(
     },
     eventfd: (initial, flags) => {
       const r = eventfd!(initial, flags);
+      return r < 0 ? -readErrno() : r;
+    },
+    fstatat: (path, stat) => {
+      const f = platform.fileStat!;
+      const r = fstatat!(
+        f.syscall,
+        f.AT_FDCWD,
+        path,
+        stat,
+        f.AT_SYMLINK_NOFOLLOW,
+      );
       return r < 0 ? -readErrno() : r;
     },
     epollPump: (epfd, wakeFd, deliver) => epollPump(lib, epfd, wakeFd, deliver),

@@ -79,7 +79,7 @@ export function openBunLibc(platform: PlatformLayout): Libc {
   // bun:ffi has no per-symbol alias, so symbols are bound by their C names.
   const symbols: Record<string, Native> = {};
   for (const [name, fn] of Object.entries(raw)) symbols[rename[name]!] = fn;
-  const errnoPointer = symbols.errno!() as number;
+  const errnoPointer = symbols["errno"]!() as number;
   const read32 = ffi.read.i32;
   const ptr = ffi.ptr;
   return bindLibc(

@@ -56,6 +56,14 @@ const LINUX_ONLY: SymbolTable = {
   },
   // int eventfd(unsigned int initval, int flags)
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  // long syscall(long number, ...), for int fstatat(int dirfd, const char
+  // *path, struct stat *buf, int flags): glibc exports fstatat only from
+  // 2.33. Variadic, passed in registers like fixed arguments (as fcntl).
+  fstatat: {
+    parameters: ["usize", "i32", "buffer", "buffer", "i32"],
+    result: "i32",
+    name: "syscall",
+  },
 };
 
 /** The libc symbol table for `os`. */
@@ -127,6 +135,20 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
     // pid_t getpid(void)
     getpid: { parameters: [], result: "i32" },
     ...(os === "linux" ? LINUX_ONLY : {}),
+    // Deno under a scoped --allow-ffi=PATH may call the library but not read
+    // pointers: void *memmove(void *dest, const void *src, size_t n) with
+    // n = 0 returns dest, a buffer's address; void *memcpy(void *dest,
+    // const void *src, size_t n) reads errno through its pointer.
+    addressOf: {
+      parameters: ["buffer", "buffer", "usize"],
+      result: "usize",
+      name: "memmove",
+    },
+    copyFrom: {
+      parameters: ["buffer", "pointer", "usize"],
+      result: "pointer",
+      name: "memcpy",
+    },
     // int *__errno_location(void) (glibc, musl); int *__error(void) (BSDs)
     errno: {
       parameters: [],
@@ -136,14 +158,31 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
   };
 }
 
-/** Candidate names of the C library for `os`, tried in order. */
+/**
+ * Where the C library may be, tried in order: absolute paths first, so that a
+ * sandbox can allow exactly one file (`deno run --allow-ffi=PATH`; Deno
+ * matches the path as written and resolves a bare name against the working
+ * directory), then bare names for the dynamic loader's own search (NixOS,
+ * qemu-user's `-L` prefix, other layouts). A path that does not exist, or
+ * holds another architecture's library, fails to open and the next is tried.
+ */
 export function libcNames(os: OperatingSystem, arch: string): string[] {
   switch (os) {
     case "linux":
-      return ["libc.so.6", `libc.musl-${arch}.so.1`, "libc.so"];
+      return [
+        `/lib/${arch}-linux-gnu/libc.so.6`, // Debian, Ubuntu (multiarch)
+        `/usr/lib/${arch}-linux-gnu/libc.so.6`,
+        "/lib64/libc.so.6", // Fedora, RHEL, openSUSE
+        "/usr/lib64/libc.so.6",
+        "/usr/lib/libc.so.6", // Arch Linux
+        `/lib/ld-musl-${arch}.so.1`, // Alpine (musl: libc is the loader)
+        "libc.so.6",
+        `libc.musl-${arch}.so.1`,
+        "libc.so",
+      ];
     case "darwin":
       return ["/usr/lib/libSystem.B.dylib"];
     case "freebsd":
-      return ["libc.so.7"];
+      return ["/lib/libc.so.7", "libc.so.7"];
   }
 }

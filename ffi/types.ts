@@ -81,7 +81,7 @@ export interface Libc {
   getpid(): number;
   /** Lets another runnable thread on this CPU go first. */
   schedYield(): number;
-  /** Linux only (like the four below). */
+  /** Linux only (like the five below). */
   epollCreate(flags: number): number;
   epollCtl(epfd: number, op: number, fd: number, event: Uint8Array): number;
   epollWait(
@@ -91,6 +91,11 @@ export interface Libc {
     timeout: number,
   ): number;
   eventfd(initial: number, flags: number): number;
+  /**
+   * `fstatat(AT_FDCWD, path, stat, AT_SYMLINK_NOFOLLOW)` (Linux, through
+   * `syscall`): NUL-terminated `path`, `stat` of `platform.fileStat.size`.
+   */
+  fstatat(path: Uint8Array, stat: Uint8Array): number;
   /**
    * Starts delivering events of `epfd` (paused); `wakeFd` is an eventfd in
    * the set that `pause()` may write to end an outstanding wait.

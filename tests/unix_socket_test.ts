@@ -964,3 +964,54 @@ describe(`closed sockets (${RUNTIME})`, () => {
     });
   }
 });
+
+describe(`release() (${RUNTIME})`, () => {
+  test("release() hands the descriptor to one new owner: a pending receive rejects with ClosedError and the old object reads as closed", async () => {
+    await noLeak(async () => {
+      const [a, b] = socketPair();
+      const pending = b.receive(new Uint8Array(8));
+      const moved = UnixSocket.fromFd(b.release());
+      try {
+        await assert.rejects(pending, ClosedError);
+        assert.equal(b.closed, true);
+        assert.throws(() => b.fd, ClosedError);
+        assert.throws(() => b.release(), ClosedError);
+        b.close(); // a no-op: the descriptor is the new owner's
+        a.sendSync(bytes("moved"));
+        const got = await moved.receive(new Uint8Array(8));
+        assert.equal(got.bytes, 5);
+      } finally {
+        a.close();
+        moved.close();
+      }
+    });
+  });
+
+  test(
+    "a ControlMessageError counts in words: the 1 that arrived was closed",
+    {
+      skip: skipUnderQemu(
+        "the ControlMessageError wording for one delivered fd",
+        "it does not report MSG_CTRUNC",
+      ),
+    },
+    async () => {
+      await noLeak(() => {
+        const [a, b] = socketPair("seqpacket");
+        const [r, w] = pipe();
+        try {
+          a.sendSync(bytes("two"), [r, w]);
+          assert.throws(
+            () => b.receiveSync(new Uint8Array(8), { maxFds: 1 }),
+            (error: unknown) =>
+              error instanceof ControlMessageError &&
+              error.closedFds === 1 &&
+              / the 1 that arrived was closed$/.test(error.message),
+          );
+        } finally {
+          for (const x of [a, b, r, w]) x.close();
+        }
+      });
+    },
+  );
+});
