@@ -14,6 +14,7 @@
 import { ClosedError, ControlMessageError } from "./errors.ts";
 import type { OwnedFd } from "./owned_fd.ts";
 import {
+  checkSignal,
   type FdLike,
   type ReceiveResult,
   SCM_MAX_FD,
@@ -21,6 +22,7 @@ import {
   type SocketKind,
   UnixSocket,
 } from "./unix_socket.ts";
+import { checkedLength } from "./platform/_views.ts";
 
 /** "1 descriptor", "2 descriptors": messages count in words. */
 function descriptors(count: number): string {
@@ -236,6 +238,31 @@ function closeAll(fds: readonly OwnedFd[]): number {
   return closed;
 }
 
+/**
+ * The descriptors of `fds` as numbers, each item (and its `fd` getter) read
+ * exactly once; the socket checks the numbers.
+ */
+function fdNumbers(fds: readonly FdLike[]): readonly FdLike[] {
+  if (!Array.isArray(fds)) {
+    throw new TypeError("Cannot send a frame: fds must be an array");
+  }
+  const n = fds.length;
+  if (n > SCM_MAX_FD) {
+    throw new RangeError(
+      `Cannot send ${n} file descriptors with one frame: at most ${SCM_MAX_FD}`,
+    );
+  }
+  if (n === 0) return NO_FDS;
+  const out: FdLike[] = [];
+  for (let i = 0; i < n; i++) {
+    const item = fds[i];
+    out.push(
+      typeof item === "object" && item !== null ? item.fd : item as FdLike,
+    );
+  }
+  return out;
+}
+
 /** Waits for `previous` (which never rejects), or rejects when `signal` aborts. */
 function waitTurn(
   previous: Promise<void>,
@@ -324,6 +351,8 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
   #receiveTail: Promise<void> = Promise.resolve();
   #receiving = 0;
   #sending = 0;
+  /** The length of the frame {@linkcode Channel.#prepare} last checked. */
+  #prepared = 0;
 
   /**
    * Wraps `socket`, which the channel owns from now on.
@@ -347,7 +376,12 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     if (!(socket instanceof UnixSocket)) {
       throw new TypeError("Cannot create channel: expected a UnixSocket");
     }
-    const max = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    const max = options?.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    if (typeof max !== "number") {
+      throw new TypeError(
+        `Cannot create channel: maxFrameSize must be a number, got ${typeof max}`,
+      );
+    }
     if (!Number.isInteger(max) || max < 1 || max > MAX_FRAME_LIMIT) {
       throw new RangeError(
         `Cannot create channel: maxFrameSize must be an integer from 1 to ${MAX_FRAME_LIMIT}, got ${max}`,
@@ -401,13 +435,15 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     fds: readonly FdLike[] = NO_FDS,
     options: ChannelSendOptions = {},
   ): Promise<void> {
-    const data = this.#prepare(frame, fds, new Uint8Array(HEADER_BYTES));
+    const numbers = fdNumbers(fds);
+    const data = this.#prepare(frame, numbers, new Uint8Array(HEADER_BYTES));
+    const signal = checkSignal(options?.signal, "Cannot send a frame");
     this.#sending++;
     try {
       await this.socket.send(
         data,
-        fds,
-        options.signal === undefined ? {} : { signal: options.signal },
+        numbers,
+        signal === undefined ? {} : { signal },
       );
     } finally {
       this.#sending--;
@@ -439,9 +475,10 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
         "Cannot send a frame synchronously while an async send is writing on this stream",
       );
     }
-    const data = this.#prepare(frame, fds, this.#header);
-    const expected = this.#stream ? HEADER_BYTES + frame.byteLength : -1;
-    const sent = this.socket.sendSync(data, fds);
+    const numbers = fdNumbers(fds);
+    const data = this.#prepare(frame, numbers, this.#header);
+    const expected = this.#stream ? HEADER_BYTES + this.#prepared : -1;
+    const sent = this.socket.sendSync(data, numbers);
     if (expected >= 0 && sent !== expected) {
       // Only a socket switched to O_NONBLOCK elsewhere stops half way.
       throw new Error(
@@ -474,7 +511,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
    * ```
    */
   async receive(options: ChannelReceiveOptions = {}): Promise<Frame> {
-    const signal = options.signal;
+    const signal = checkSignal(options?.signal, "Cannot receive a frame");
     signal?.throwIfAborted();
     const previous = this.#receiveTail;
     let release!: () => void;
@@ -639,30 +676,28 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
       : `Channel(${this.kind}, fd ${this.socket.fd})`;
   }
 
+  /**
+   * Checks a frame and writes its header; `fds` are plain numbers read
+   * once, so no user code runs between the header and the send. The
+   * frame's length is left in `#prepared`.
+   */
   #prepare(
     frame: Uint8Array,
     fds: readonly FdLike[],
     header: Uint8Array,
   ): Uint8Array | Uint8Array[] {
-    if (!(frame instanceof Uint8Array)) {
-      throw new TypeError("Cannot send a frame: expected a Uint8Array");
-    }
-    if (!Array.isArray(fds)) {
-      throw new TypeError("Cannot send a frame: fds must be an array");
-    }
-    if (frame.byteLength > this.maxFrameSize) {
+    // The engine's own length: the header must announce exactly the bytes
+    // the socket will send.
+    const length = checkedLength(frame, "Cannot send a frame");
+    this.#prepared = length;
+    if (length > this.maxFrameSize) {
       throw new RangeError(
-        `Cannot send a frame of ${frame.byteLength} bytes: maxFrameSize is ${this.maxFrameSize}`,
-      );
-    }
-    if (fds.length > SCM_MAX_FD) {
-      throw new RangeError(
-        `Cannot send ${fds.length} file descriptors with one frame: at most ${SCM_MAX_FD}`,
+        `Cannot send a frame of ${length} bytes: maxFrameSize is ${this.maxFrameSize}`,
       );
     }
     if (!this.#stream) {
       if (
-        frame.byteLength === 0 && fds.length === 0 && this.kind === "seqpacket"
+        length === 0 && fds.length === 0 && this.kind === "seqpacket"
       ) {
         throw new RangeError(
           "Cannot send an empty frame without descriptors on a seqpacket socket: the peer would read it as end of stream",
@@ -671,7 +706,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
       return frame;
     }
     const view = new DataView(header.buffer, header.byteOffset, HEADER_BYTES);
-    view.setUint32(0, frame.byteLength, true);
+    view.setUint32(0, length, true);
     view.setUint16(4, fds.length, true);
     view.setUint16(6, 0, true);
     return [header, frame];

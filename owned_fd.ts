@@ -7,6 +7,7 @@
 import { ClosedError } from "./errors.ts";
 import { libc, systemError } from "./_system.ts";
 import { inspectAsString } from "./_inspect.ts";
+import { checkedLength } from "./platform/_views.ts";
 
 const MAX_IO = 0x7fff_ffff;
 
@@ -93,12 +94,10 @@ export class OwnedFd implements Disposable {
    * end of file. Blocks if the descriptor is a blocking pipe or socket.
    */
   readSync(buffer: Uint8Array): number {
-    if (!(buffer instanceof Uint8Array)) {
-      throw new TypeError("Cannot read: expected a Uint8Array");
-    }
+    // The engine's own length: a shadowed byteLength must not size the read.
+    const length = Math.min(checkedLength(buffer, "Cannot read"), MAX_IO);
     const lib = libc();
     const EINTR = lib.platform.errno.EINTR;
-    const length = Math.min(buffer.byteLength, MAX_IO);
     for (;;) {
       const r = lib.read(this.fd, buffer, length);
       if (r >= 0) return r;
@@ -108,12 +107,9 @@ export class OwnedFd implements Disposable {
 
   /** Writes bytes of `data`; returns how many were written. */
   writeSync(data: Uint8Array): number {
-    if (!(data instanceof Uint8Array)) {
-      throw new TypeError("Cannot write: expected a Uint8Array");
-    }
+    const length = Math.min(checkedLength(data, "Cannot write"), MAX_IO);
     const lib = libc();
     const EINTR = lib.platform.errno.EINTR;
-    const length = Math.min(data.byteLength, MAX_IO);
     for (;;) {
       const r = lib.write(this.fd, data, length);
       if (r >= 0) return r;

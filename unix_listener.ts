@@ -19,10 +19,12 @@ import {
 } from "./_socket_file.ts";
 import {
   adoptSocket,
+  checkSignal,
   createSocketFd,
   setNoSigpipe,
   type SocketKind,
   socketKindOf,
+  socketType,
   type UnixSocket,
 } from "./unix_socket.ts";
 
@@ -223,7 +225,7 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
    * ```
    */
   async accept(options: AcceptOptions = {}): Promise<UnixSocket> {
-    const signal = options.signal;
+    const signal = checkSignal(options?.signal, "Cannot accept");
     return await this.#accepts.run(signal, async () => {
       for (;;) {
         const accepted = this.#tryAccept();
@@ -377,6 +379,30 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
 inspectAsString(UnixListener.prototype);
 
 /**
+ * An integer option from 0 to `max`: `TypeError` if it is not a number,
+ * `RangeError` if it is out of range, `fallback` when absent.
+ */
+function intOptionValue(
+  value: unknown,
+  fallback: number,
+  name: string,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot listen: ${name} must be a number, got ${typeof value}`,
+    );
+  }
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new RangeError(
+      `Cannot listen: ${name} must be an integer from 0 to ${max}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
  * Listens for connections on `path` (`"\0name"`: a Linux abstract name).
  * The socket file gets mode `0o600` unless `options.mode` says otherwise,
  * and is removed by {@linkcode UnixListener.close} unless
@@ -400,24 +426,16 @@ export function listen(
   options: ListenOptions = {},
 ): UnixListener {
   const lib = libc();
+  // Each option is read once and checked before the first syscall.
   const kind = options.kind ?? "stream";
   if (kind === "dgram") {
     throw new TypeError(
       'Cannot listen on a datagram socket: use bind(path, { kind: "dgram" })',
     );
   }
-  const backlog = options.backlog ?? 128;
-  if (!Number.isInteger(backlog) || backlog < 0) {
-    throw new RangeError(
-      `Cannot listen: backlog must be a non-negative integer`,
-    );
-  }
-  const mode = options.mode ?? 0o600;
-  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
-    throw new RangeError(
-      `Cannot listen: mode must be permission bits (0 to 0o7777), got ${mode}`,
-    );
-  }
+  socketType(kind, lib.platform);
+  const backlog = intOptionValue(options.backlog, 128, "backlog", 0x7fff_ffff);
+  const mode = intOptionValue(options.mode, 0o600, "mode", 0o7777);
   const unlinkOnClose = options.unlinkOnClose ?? true;
   const replaceStale = options.replaceStale ?? false;
   if (typeof unlinkOnClose !== "boolean" || typeof replaceStale !== "boolean") {

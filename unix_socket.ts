@@ -7,7 +7,12 @@
 
 import { ClosedError, ControlMessageError } from "./errors.ts";
 import { type Libc, libc, systemError } from "./_system.ts";
-import { controlSpace, MAX_IOVECS, Message } from "./_message.ts";
+import {
+  controlSpace,
+  MAX_CALL_BYTES,
+  MAX_IOVECS,
+  Message,
+} from "./_message.ts";
 import { OperationQueue } from "./_queue.ts";
 import { Reactor } from "./_reactor.ts";
 import { inspectAsString } from "./_inspect.ts";
@@ -20,6 +25,7 @@ import {
 } from "./platform/cmsg.ts";
 import { decodeSockaddrUn, encodeSockaddrUn } from "./platform/sockaddr.ts";
 import type { PlatformLayout } from "./platform/types.ts";
+import { checkedLength } from "./platform/_views.ts";
 
 /**
  * The most descriptors one message may carry: Linux's `SCM_MAX_FD`, which
@@ -148,17 +154,23 @@ export function socketType(kind: SocketKind, platform: PlatformLayout): number {
   }
 }
 
+/**
+ * Reads every descriptor of `fds` once, in order, into `out` (getters run
+ * here, before the socket is checked or any call is made).
+ */
 function checkFds(fds: readonly FdLike[], out: number[]): void {
   if (!Array.isArray(fds)) {
     throw new TypeError("Cannot send: fds must be an array");
   }
-  if (fds.length > SCM_MAX_FD) {
+  const n = fds.length;
+  if (n > SCM_MAX_FD) {
     throw new RangeError(
-      `Cannot send ${fds.length} file descriptors: at most ${SCM_MAX_FD} fit in one message`,
+      `Cannot send ${n} file descriptors: at most ${SCM_MAX_FD} fit in one message`,
     );
   }
   out.length = 0;
-  for (const item of fds) {
+  for (let i = 0; i < n; i++) {
+    const item = fds[i];
     const fd = typeof item === "number"
       ? item
       : typeof item === "object" && item !== null
@@ -175,33 +187,104 @@ function checkFds(fds: readonly FdLike[], out: number[]): void {
   }
 }
 
-function toBuffers(
+/**
+ * Checks `data` (one `Uint8Array` or an array of them) and returns its real
+ * total length; an array's buffers are copied into `out` once, so the
+ * caller's array (its getters, later changes) is read exactly once. A
+ * single buffer goes into `out` too when `out` is given.
+ */
+function readData(
   data: Uint8Array | readonly Uint8Array[],
-): readonly Uint8Array[] {
-  if (data instanceof Uint8Array) return [data];
-  if (!Array.isArray(data) || !data.every((b) => b instanceof Uint8Array)) {
-    throw new TypeError("Expected a Uint8Array or an array of Uint8Array");
+  out: Uint8Array[] | undefined,
+  action: string,
+): number {
+  if (!Array.isArray(data)) {
+    const length = checkedLength(data, action);
+    out?.push(data as Uint8Array);
+    return length;
   }
-  if (data.length > MAX_IOVECS) {
+  const n = data.length;
+  if (n > MAX_IOVECS) {
     throw new RangeError(
-      `Cannot use ${data.length} buffers: at most ${MAX_IOVECS} per message`,
+      `${action}: cannot use ${n} buffers, at most ${MAX_IOVECS} per message`,
     );
   }
-  return data;
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const buffer = data[i];
+    total += checkedLength(buffer, action);
+    out!.push(buffer as Uint8Array);
+  }
+  return total;
 }
 
-function checkMaxFds(maxFds: number): void {
+function checkMaxFds(maxFds: unknown): number {
+  if (maxFds === undefined) return SCM_MAX_FD;
+  if (typeof maxFds !== "number") {
+    throw new TypeError(
+      `Cannot receive: maxFds must be a number, got ${typeof maxFds}`,
+    );
+  }
   if (!Number.isInteger(maxFds) || maxFds < 0 || maxFds > SCM_MAX_FD) {
     throw new RangeError(
       `Cannot receive: maxFds must be an integer from 0 to ${SCM_MAX_FD}, got ${maxFds}`,
     );
   }
+  return maxFds;
 }
 
-function byteLength(buffers: readonly Uint8Array[]): number {
-  let total = 0;
-  for (const buffer of buffers) total += buffer.byteLength;
-  return total;
+/** `value` as a boolean option: `undefined` is false, anything else not boolean a `TypeError`. */
+function checkFlag(value: unknown, name: string, action: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") {
+    throw new TypeError(
+      `${action}: ${name} must be a boolean, got ${typeof value}`,
+    );
+  }
+  return value;
+}
+
+const abortedGetter = Object.getOwnPropertyDescriptor(
+  AbortSignal.prototype,
+  "aborted",
+)?.get;
+
+/**
+ * @internal `signal` after checking it really is an `AbortSignal` (its own
+ * `aborted` getter accepts it), so that a controller or a look-alike passed
+ * by mistake fails here, before anything happens, and never half way.
+ */
+export function checkSignal(
+  signal: unknown,
+  action: string,
+): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  let real = signal instanceof AbortSignal;
+  if (real && abortedGetter !== undefined) {
+    try {
+      abortedGetter.call(signal);
+    } catch {
+      real = false;
+    }
+  }
+  if (!real) {
+    throw new TypeError(
+      `${action}: signal must be an AbortSignal (pass controller.signal, not the controller)`,
+    );
+  }
+  return signal as AbortSignal;
+}
+
+/** `options` as an object to read options from (`undefined`/`null`: none). */
+function optionsOf<T extends object>(
+  options: T | undefined,
+  action: string,
+): T | undefined {
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== "object" && typeof options !== "function") {
+    throw new TypeError(`${action}: options must be an object`);
+  }
+  return options;
 }
 
 const NO_FDS: readonly FdLike[] = [];
@@ -346,6 +429,8 @@ export class UnixSocket implements Disposable {
   #send: Message | undefined;
   #receive: Message | undefined;
   #fds: number[] = [];
+  /** Sync sends reading user input right now (a getter may send again). */
+  #reading = 0;
   #parsed: ParsedControl = { fds: [], credentials: null, malformed: false };
   #constants: PlatformLayout["constants"];
   #sends = new OperationQueue();
@@ -427,29 +512,34 @@ export class UnixSocket implements Disposable {
     fds?: readonly FdLike[],
     options?: SendSyncOptions,
   ): number {
+    const action = "Cannot send";
+    // Every piece of user input (getters included) is read before the
+    // socket is checked: a getter may close it and reuse its number.
+    const numbers = this.#reading > 0 ? [] : this.#fds;
+    const buffers = Array.isArray(data) ? [] as Uint8Array[] : undefined;
+    let total: number;
+    let nonblocking: boolean;
+    this.#reading++;
+    try {
+      checkFds(fds ?? NO_FDS, numbers);
+      total = readData(data, buffers, action);
+      const o = optionsOf(options, action);
+      nonblocking = checkFlag(o?.nonblocking, "nonblocking", action);
+    } finally {
+      this.#reading--;
+    }
+    this.#checkSize(numbers.length, total);
     const socket = this.#checkOpen("send");
-    const numbers = this.#fds;
-    checkFds(fds ?? NO_FDS, numbers);
-    const single = data instanceof Uint8Array;
-    const buffers = single ? undefined : toBuffers(data);
     const message = this.#sendMessage(
       buffers === undefined ? 1 : buffers.length,
     );
-    const total = single
-      ? message.setIovec(data)
-      : message.setIovecs(buffers!, 0);
-    if (numbers.length > 0) {
-      if (total === 0 && this.kind === "stream") {
-        throw new RangeError(NO_DATA_ON_STREAM);
-      }
-      message.setRights(numbers);
-    } else {
-      message.clearControl();
-    }
+    if (buffers === undefined) message.setIovec(data as Uint8Array, total);
+    else message.setIovecs(buffers, 0, total);
+    if (numbers.length > 0) message.setRights(numbers);
+    else message.clearControl();
     const lib = this.#libc;
     const c = lib.platform.constants;
     const EINTR = lib.platform.errno.EINTR;
-    const nonblocking = options?.nonblocking === true;
     const flags = c.MSG_NOSIGNAL | (nonblocking ? c.MSG_DONTWAIT : 0);
     let sent = 0;
     for (;;) {
@@ -457,9 +547,12 @@ export class UnixSocket implements Disposable {
       if (r >= 0) {
         sent += r;
         // The descriptors went with the first byte; never send them twice.
-        if (sent >= total || this.kind !== "stream" || nonblocking) break;
+        // (A blocking stream send of n > 0 bytes never returns 0.)
+        if (
+          sent >= total || this.kind !== "stream" || nonblocking || r === 0
+        ) break;
         message.clearControl();
-        message.setIovecs(buffers ?? [data as Uint8Array], sent);
+        message.setIovecs(buffers ?? [data as Uint8Array], sent, total - sent);
       } else if (-r !== EINTR) {
         // Part of a stream message went out before the buffer filled.
         if (sent > 0 && -r === lib.platform.errno.EAGAIN) break;
@@ -488,23 +581,24 @@ export class UnixSocket implements Disposable {
     buffer: Uint8Array | readonly Uint8Array[],
     options?: ReceiveSyncOptions,
   ): ReceiveResult {
+    const action = "Cannot receive";
+    const o = optionsOf(options, action);
+    const maxFds = checkMaxFds(o?.maxFds);
+    const nonblocking = checkFlag(o?.nonblocking, "nonblocking", action);
+    const buffers = Array.isArray(buffer) ? [] as Uint8Array[] : undefined;
+    const length = readData(buffer, buffers, action);
     const socket = this.#checkOpen("receive");
-    const maxFds = options?.maxFds ?? SCM_MAX_FD;
-    checkMaxFds(maxFds);
-    const single = buffer instanceof Uint8Array;
-    const buffers = single ? undefined : toBuffers(buffer);
     const message = this.#receiveMessage(
       buffers === undefined ? 1 : buffers.length,
     );
-    const total = single
-      ? message.setIovec(buffer)
-      : message.setIovecs(buffers!, 0);
+    const total = buffers === undefined
+      ? message.setIovec(buffer as Uint8Array, length)
+      : message.setIovecs(buffers, 0, length);
     const lib = this.#libc;
     const c = lib.platform.constants;
     const EINTR = lib.platform.errno.EINTR;
     const offered = this.#controlSpace(maxFds);
-    const flags = c.MSG_CMSG_CLOEXEC |
-      (options?.nonblocking === true ? c.MSG_DONTWAIT : 0);
+    const flags = c.MSG_CMSG_CLOEXEC | (nonblocking ? c.MSG_DONTWAIT : 0);
     let r: number;
     do {
       message.prepareReceive(offered);
@@ -543,19 +637,18 @@ export class UnixSocket implements Disposable {
     fds: readonly FdLike[] = [],
     options: SendOptions = {},
   ): Promise<number> {
-    const socket = this.#checkOpen("send");
+    const action = "Cannot send";
     const numbers: number[] = [];
     checkFds(fds, numbers);
-    const buffers = toBuffers(data);
-    const total = byteLength(buffers);
-    if (numbers.length > 0 && total === 0 && this.kind === "stream") {
-      throw new RangeError(NO_DATA_ON_STREAM);
-    }
-    const signal = options.signal;
+    const buffers: Uint8Array[] = [];
+    const total = readData(data, buffers, action);
+    const signal = checkSignal(optionsOf(options, action)?.signal, action);
+    this.#checkSize(numbers.length, total);
+    const socket = this.#checkOpen("send");
     let sent = 0;
     if (this.#sends.idle && signal?.aborted !== true) {
       // Nothing queued before it: try at once, without a promise turn.
-      sent = Math.max(0, this.#trySend(socket, buffers, numbers, 0));
+      sent = Math.max(0, this.#trySend(socket, buffers, numbers, 0, total));
       if (sent >= total || (sent > 0 && this.kind !== "stream")) return sent;
     }
     return await this.#sends.run(
@@ -591,11 +684,13 @@ export class UnixSocket implements Disposable {
     buffer: Uint8Array | readonly Uint8Array[],
     options: ReceiveOptions = {},
   ): Promise<ReceiveResult> {
+    const action = "Cannot receive";
+    const o = optionsOf(options, action);
+    const maxFds = checkMaxFds(o?.maxFds);
+    const signal = checkSignal(o?.signal, action);
+    const buffers: Uint8Array[] = [];
+    const total = readData(buffer, buffers, action);
     const socket = this.#checkOpen("receive");
-    const maxFds = options.maxFds ?? SCM_MAX_FD;
-    checkMaxFds(maxFds);
-    const buffers = toBuffers(buffer);
-    const signal = options.signal;
     if (this.#receives.idle && signal?.aborted !== true) {
       // Nothing queued before it: try at once. If the last receive had to
       // wait, the peer is likely runnable on this CPU and about to answer:
@@ -603,7 +698,7 @@ export class UnixSocket implements Disposable {
       // (A success after yielding keeps the habit; one without resets it.)
       const yielded = this.#receiveWaited;
       if (yielded) maybeYield(this.#libc);
-      const result = this.#tryReceive(socket, buffers, maxFds);
+      const result = this.#tryReceive(socket, buffers, maxFds, total);
       if (result !== undefined) {
         this.#receiveWaited = yielded;
         return result;
@@ -612,7 +707,7 @@ export class UnixSocket implements Disposable {
     }
     return await this.#receives.run(
       signal,
-      () => this.#receiveAsync(buffers, maxFds, signal),
+      () => this.#receiveAsync(buffers, maxFds, total, signal),
     );
   }
 
@@ -951,6 +1046,17 @@ export class UnixSocket implements Disposable {
       : `UnixSocket(${this.kind}, fd ${this.fd})`;
   }
 
+  /** Refuses, before any call, what the kernel would drop or cut. */
+  #checkSize(fdCount: number, total: number): void {
+    if (this.kind === "stream") {
+      if (fdCount > 0 && total === 0) throw new RangeError(NO_DATA_ON_STREAM);
+    } else if (total > MAX_CALL_BYTES) {
+      throw new RangeError(
+        `Cannot send a ${this.kind} message of ${total} bytes: one message holds at most ${MAX_CALL_BYTES}`,
+      );
+    }
+  }
+
   #checkOpen(action: string): number {
     if (this.#owned.closed) {
       throw new ClosedError(`Cannot ${action}: the socket is closed`);
@@ -967,10 +1073,18 @@ export class UnixSocket implements Disposable {
     buffers: readonly Uint8Array[],
     fds: readonly number[],
     sent: number,
+    total: number,
   ): number {
     const lib = this.#libc;
     const message = this.#sendMessage(buffers.length);
-    message.setIovecs(buffers, sent);
+    const remaining = total - sent;
+    const covered = message.setIovecs(buffers, sent, remaining);
+    if (covered < Math.min(remaining, MAX_CALL_BYTES)) {
+      // Retrying would send nothing, forever: the caller's bytes are gone.
+      throw new TypeError(
+        `Cannot send: the data was detached or shrank while the send was pending (${sent} of ${total} bytes went out)`,
+      );
+    }
     if (sent === 0 && fds.length > 0) message.setRights(fds);
     else message.clearControl();
     const flags = this.#constants.MSG_NOSIGNAL | this.#constants.MSG_DONTWAIT;
@@ -1002,7 +1116,7 @@ export class UnixSocket implements Disposable {
     if (sent > 0) signal = undefined;
     for (;;) {
       const socket = this.#checkOpen("send");
-      const r = this.#trySend(socket, buffers, fds, sent);
+      const r = this.#trySend(socket, buffers, fds, sent, total);
       if (r >= 0) {
         sent += r;
         if (sent >= total || this.kind !== "stream") return sent;
@@ -1019,6 +1133,7 @@ export class UnixSocket implements Disposable {
     socket: number,
     buffers: readonly Uint8Array[],
     maxFds: number,
+    length: number,
   ): ReceiveResult | undefined {
     const lib = this.#libc;
     const flags = this.#constants.MSG_CMSG_CLOEXEC |
@@ -1026,7 +1141,12 @@ export class UnixSocket implements Disposable {
     const { EINTR, EAGAIN } = lib.platform.errno;
     const offered = this.#controlSpace(maxFds);
     const message = this.#receiveMessage(buffers.length);
-    const total = message.setIovecs(buffers, 0);
+    const total = message.setIovecs(buffers, 0, length);
+    if (total < Math.min(length, MAX_CALL_BYTES)) {
+      throw new TypeError(
+        "Cannot receive: the buffer was detached or shrank while the receive was pending",
+      );
+    }
     for (;;) {
       message.prepareReceive(offered);
       const r = lib.recvmsg(socket, message.msghdr, flags);
@@ -1045,12 +1165,13 @@ export class UnixSocket implements Disposable {
   async #receiveAsync(
     buffers: readonly Uint8Array[],
     maxFds: number,
+    total: number,
     signal: AbortSignal | undefined,
   ): Promise<ReceiveResult> {
     let spins = 0;
     for (;;) {
       const socket = this.#checkOpen("receive");
-      const result = this.#tryReceive(socket, buffers, maxFds);
+      const result = this.#tryReceive(socket, buffers, maxFds, total);
       if (result !== undefined) return result;
       const wait = this.#wait(socket, 0, signal, spins++);
       if (wait !== undefined) await wait;
@@ -1228,17 +1349,34 @@ function credentialsSpace(platform: PlatformLayout): number {
   return cmsgSpace(platform.cmsghdr, 12);
 }
 
-/** @internal The kind of the open socket `fd`, read from the kernel. */
+/**
+ * @internal The kind of the open Unix socket `fd`, read from the kernel.
+ * The number is checked before any call (a non-integer is a `TypeError`,
+ * one past `int` a `RangeError`), and a socket of another family (TCP, UDP,
+ * ...) is a `TypeError`: the kernel would silently drop descriptors sent
+ * over it. Nothing is closed on failure.
+ */
 export function socketKindOf(fd: number, action: string): SocketKind {
-  if (!Number.isInteger(fd) || fd < 0) {
+  if (typeof fd !== "number" || !Number.isInteger(fd) || fd < 0) {
     throw new TypeError(
       `${action}: expected a non-negative integer, got ${String(fd)}`,
+    );
+  }
+  if (fd > 0x7fff_ffff) {
+    throw new RangeError(
+      `${action}: ${fd} is not a file descriptor (at most 2147483647)`,
     );
   }
   const lib = libc();
   const c = lib.platform.constants;
   const type = intOption(lib, fd, c.SOL_SOCKET, c.SO_TYPE);
   if (type < 0) throw systemError(-type, "getsockopt", action);
+  const family = socketFamily(lib, fd, action);
+  if (family !== c.AF_UNIX) {
+    throw new TypeError(
+      `${action}: fd ${fd} is not a Unix domain socket (address family ${family}), and descriptors sent over it would be dropped; adopt a TCP listener with StreamListener.fromFd, or keep the descriptor as an OwnedFd`,
+    );
+  }
   const kind = type === c.SOCK_STREAM
     ? "stream"
     : type === c.SOCK_DGRAM
@@ -1250,6 +1388,22 @@ export function socketKindOf(fd: number, action: string): SocketKind {
     throw new TypeError(`${action}: unsupported socket type ${type}`);
   }
   return kind;
+}
+
+/**
+ * The address family of socket `fd`, from `getsockname` (works everywhere,
+ * bound or not; Linux's `SO_DOMAIN` has no BSD twin on macOS).
+ */
+function socketFamily(lib: Libc, fd: number, action: string): number {
+  const s = lib.platform.sockaddrUn;
+  // Room for any family's address: the kernel cuts a longer one to fit.
+  const bytes = new Uint8Array(128);
+  const length = new Uint32Array([bytes.length]);
+  const r = lib.getsockname(fd, bytes, length);
+  if (r < 0) throw systemError(-r, "getsockname", action);
+  return s.familySize === 2
+    ? bytes[s.family]! | (bytes[s.family + 1]! << 8)
+    : bytes[s.family]!;
 }
 
 /** @internal macOS has no MSG_NOSIGNAL before 11: set SO_NOSIGPIPE on every socket. */

@@ -11,6 +11,7 @@ import { bindLibc, type Native } from "./_bind.ts";
 import { FfiUnavailableError } from "./errors.ts";
 import { libcNames, libcSymbols, type NeutralType } from "./symbols.ts";
 import type { EpollDelivery, EpollPump, Libc } from "./types.ts";
+import { viewLength } from "../platform/_views.ts";
 
 interface BunFfi {
   dlopen(
@@ -86,7 +87,9 @@ export function openBunLibc(platform: PlatformLayout): Libc {
     platform,
     symbols,
     () => read32(errnoPointer, 0),
-    (view) => view.byteLength === 0 ? 0 : ptr(view),
+    // bun:ffi's ptr() reads the view's real storage; only the empty check
+    // needs the engine's own length (a shadowed byteLength would lie).
+    (view) => viewLength(view) === 0 ? 0 : ptr(view),
     (lib, epfd, _wakeFd, deliver) => bunEpollPump(lib, library, epfd, deliver),
   );
 }

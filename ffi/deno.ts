@@ -10,6 +10,12 @@ import { FfiUnavailableError } from "./errors.ts";
 import { libcNames, libcSymbols, type NeutralType } from "./symbols.ts";
 import type { EpollDelivery, EpollPump, Libc } from "./types.ts";
 import { bindLibc, type Native } from "./_bind.ts";
+import {
+  isFixedArrayBuffer,
+  viewBuffer,
+  viewLength,
+  viewOffset,
+} from "../platform/_views.ts";
 
 type Pointer = object | null;
 
@@ -156,29 +162,29 @@ export function openDenoLibc(platform: PlatformLayout): Libc {
     symbols,
     pointers.readErrno,
     (view) => {
-      if (view.byteLength === 0) return 0;
+      // Length, offset and buffer come from the engine's own getters: the
+      // view's properties can be shadowed and would feed the address.
+      if (viewLength(view) === 0) return 0;
       // Looking the address up costs ~300 ns (a BigInt round trip); a
       // fixed-length ArrayBuffer's storage never moves, so remember it.
-      // Reading `.buffer` first moves a small on-heap array off the heap.
-      const buffer = view.buffer as ArrayBuffer & { resizable?: boolean };
+      // Reading the buffer first moves a small on-heap array off the heap.
+      const buffer = viewBuffer(view);
       // A send and a receive loop alternate between two buffers: remember
       // the last two without a WeakMap lookup (~50 ns each in V8).
-      if (buffer === recent0) return recentBase0 + view.byteOffset;
-      if (buffer === recent1) return recentBase1 + view.byteOffset;
-      let base = bases.get(buffer);
+      if (buffer === recent0) return recentBase0 + viewOffset(view);
+      if (buffer === recent1) return recentBase1 + viewOffset(view);
+      let base = bases.get(buffer as ArrayBuffer);
       if (base === undefined) {
         const here = locate(view);
-        if (buffer.resizable === true || !(buffer instanceof ArrayBuffer)) {
-          return here;
-        }
-        base = here - view.byteOffset;
-        bases.set(buffer, base);
+        if (!isFixedArrayBuffer(buffer)) return here;
+        base = here - viewOffset(view);
+        bases.set(buffer as ArrayBuffer, base);
       }
       recent1 = recent0;
       recentBase1 = recentBase0;
-      recent0 = buffer;
+      recent0 = buffer as ArrayBuffer;
       recentBase0 = base;
-      return base + view.byteOffset;
+      return base + viewOffset(view);
     },
     (lib, epfd, wakeFd, deliver) =>
       denoEpollPump(lib, symbols, epfd, wakeFd, deliver),
