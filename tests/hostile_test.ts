@@ -23,6 +23,7 @@ import {
   UnixSocket,
 } from "../mod.ts";
 import { abstractName, inodeOf, noLeak, openFds } from "./_helpers.ts";
+import { runScript, RUNTIME } from "./_helpers.ts";
 import { libc } from "../_system.ts";
 
 /** A real Uint8Array whose own `byteLength` claims far more than it holds. */
@@ -193,6 +194,38 @@ test("a 4 GiB receive buffer reads the data, not a false end of stream", async (
     big = undefined;
   });
 });
+
+test(
+  "a blocking stream sendSync() and an async send() of 4 GiB send every byte, in calls the kernel takes whole",
+  {
+    timeout: 120_000,
+  },
+  async () => {
+    await noLeak(async () => {
+      let big: Uint8Array | undefined = new Uint8Array(GIB4);
+      for (const mode of ["sync", "async"] as const) {
+        const name = abstractName("huge");
+        using listener = listen(name);
+        const child = runScript(RUNTIME, "tests/peers/hostile_drain.ts", [
+          name,
+        ]);
+        {
+          using server = await listener.accept({
+            signal: AbortSignal.timeout(30_000),
+          });
+          const sent: number = mode === "sync"
+            ? server.sendSync(big)
+            : await server.send(big);
+          assert.equal(sent, GIB4);
+        }
+        const result = await child;
+        assert.equal(result.code, 0, result.stderr);
+        assert.deepEqual(JSON.parse(result.stdout), { bytes: GIB4 });
+      }
+      big = undefined;
+    });
+  },
+);
 
 test("a seqpacket message of 4 GiB is a RangeError, never an empty message", async () => {
   await noLeak(async () => {
