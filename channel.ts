@@ -716,10 +716,9 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     const options = signal === undefined ? {} : { signal };
     if (!this.#stream) {
       const buffer = this.#messageBuffer();
-      return this.#messageFrame(
-        buffer,
-        await this.socket.receive(buffer, options),
-      );
+      const result = await this.socket.receive(buffer, options);
+      this.#checkStillOpen(result);
+      return this.#messageFrame(buffer, result);
     }
     for (;;) {
       const frame = this.#nextFrame();
@@ -731,8 +730,20 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
       } catch (error) {
         throw this.#failOn(error);
       }
+      this.#checkStillOpen(result);
       this.#ingest(result);
     }
+  }
+
+  /**
+   * A receive that completed while the channel was being closed (another
+   * handler of the same wake-up called `close()`): its buffer is gone, and
+   * its descriptors have no owner but this call.
+   */
+  #checkStillOpen(result: ReceiveResult): void {
+    if (!this.socket.closed) return;
+    closeAll(result.fds);
+    throw new ClosedError("Cannot receive a frame: the channel was closed");
   }
 
   #messageBuffer(): Uint8Array {

@@ -431,13 +431,21 @@ export class UnixSocket implements Disposable {
   #fds: number[] = [];
   /** Sync sends reading user input right now (a getter may send again). */
   #reading = 0;
-  #parsed: ParsedControl = { fds: [], credentials: null, malformed: false };
+  #parsed: ParsedControl & { pidfds: number[]; unknown: number } = {
+    fds: [],
+    credentials: null,
+    malformed: false,
+    pidfds: [],
+    unknown: 0,
+  };
   #constants: PlatformLayout["constants"];
   #sends = new OperationQueue();
   #receives = new OperationQueue();
   #reactor: Reactor | undefined;
   /** Control bytes offered for credentials (0 unless SO_PASSCRED is on). */
   #credentialSpace = 0;
+  /** Control bytes offered for a pidfd (0 unless SO_PASSPIDFD was on at adoption). */
+  #pidfdSpace = 0;
   #refuseFds = false;
   /** The last async receive found nothing queued and had to wait. */
   #receiveWaited = false;
@@ -1203,14 +1211,23 @@ export class UnixSocket implements Disposable {
   #adoptCredentialSetting(): void {
     const lib = this.#libc;
     const c = lib.platform.constants;
-    if (c.SO_PASSCRED === 0) return;
-    const on = intOption(lib, this.#owned.fd, c.SOL_SOCKET, c.SO_PASSCRED);
-    if (on > 0) this.#credentialSpace = credentialsSpace(lib.platform);
+    const fd = this.#owned.fd;
+    if (c.SO_PASSCRED !== 0) {
+      const on = intOption(lib, fd, c.SOL_SOCKET, c.SO_PASSCRED);
+      if (on > 0) this.#credentialSpace = credentialsSpace(lib.platform);
+    }
+    // SO_PASSPIDFD (Linux 6.5+) installs the sender's pidfd with every
+    // message: make room for it so 253 descriptors still fit (fdpass closes
+    // it on arrival). Older kernels answer ENOPROTOOPT.
+    if (c.SO_PASSPIDFD !== 0) {
+      const on = intOption(lib, fd, c.SOL_SOCKET, c.SO_PASSPIDFD);
+      if (on > 0) this.#pidfdSpace = cmsgSpace(lib.platform.cmsghdr, 4);
+    }
   }
 
   #controlSpace(maxFds: number): number {
     return (this.#refuseFds ? 0 : controlSpace(this.#libc.platform, maxFds)) +
-      this.#credentialSpace;
+      this.#credentialSpace + this.#pidfdSpace;
   }
 
   #sendMessage(iovecs: number): Message {
@@ -1235,6 +1252,7 @@ export class UnixSocket implements Disposable {
     const controlLength = message.receivedControlLength(offered);
     const fds: OwnedFd[] = [];
     let malformed = false;
+    let unknown = 0;
     let credentials: Credentials | null = null;
     if (controlLength > 0) {
       const count = message.singleRights(controlLength);
@@ -1247,6 +1265,8 @@ export class UnixSocket implements Disposable {
         parsed.fds.length = 0;
         parsed.credentials = null;
         parsed.malformed = false;
+        parsed.pidfds.length = 0;
+        parsed.unknown = 0;
         parseControl(
           message.view,
           message.controlOffset,
@@ -1255,12 +1275,25 @@ export class UnixSocket implements Disposable {
           parsed,
         );
         for (const fd of parsed.fds) fds.push(new OwnedFd(fd));
+        // The sender's pidfd (SO_PASSPIDFD, set by whoever made an adopted
+        // socket): fdpass hands out only what was sent, so it is closed.
+        for (const fd of parsed.pidfds) new OwnedFd(fd).close();
         malformed = parsed.malformed;
+        unknown = parsed.unknown;
         credentials = parsed.credentials;
       }
     }
     const flags = message.receivedFlags();
     const c = this.#constants;
+    if (unknown > 0) {
+      for (const fd of fds) fd.close();
+      throw new ControlMessageError(
+        `Cannot receive: the message carried ${unknown} control message(s) fdpass does not know (an option such as SO_TIMESTAMP set on the socket elsewhere); the ${fds.length} file descriptor(s) that arrived were closed`,
+        "ERR_CONTROL_UNKNOWN",
+        bytes,
+        fds.length,
+      );
+    }
     if ((flags & c.MSG_CTRUNC) !== 0 || malformed || fds.length > maxFds) {
       for (const fd of fds) fd.close();
       const truncated = !malformed;

@@ -126,6 +126,11 @@ export interface SocketConstants {
   readonly SCM_RIGHTS: number;
   /** `SCM_CREDENTIALS` (0 where the platform has none). */
   readonly SCM_CREDENTIALS: number;
+  /**
+   * `SCM_PIDFD` (Linux 6.5+: a pidfd of the sender, installed with every
+   * message while `SO_PASSPIDFD` is on; 0 where the platform has none).
+   */
+  readonly SCM_PIDFD: number;
   /** `SO_TYPE` (0 where the platform has none). */
   readonly SO_TYPE: number;
   /** `SO_ERROR` (0 where the platform has none). */
@@ -143,6 +148,8 @@ export interface SocketConstants {
    * the socket; 0 where the platform has none).
    */
   readonly SO_PASSRIGHTS: number;
+  /** `SO_PASSPIDFD` (Linux 6.5+; 0 where the platform has none). */
+  readonly SO_PASSPIDFD: number;
   /** `SO_NOSIGPIPE` (0 where the platform has none). */
   readonly SO_NOSIGPIPE: number;
   /** `MSG_PEEK` (0 where the platform has none). */

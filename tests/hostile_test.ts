@@ -12,6 +12,7 @@ import {
   Channel,
   ClosedError,
   connect,
+  ControlMessageError,
   listen,
   OwnedFd,
   pipe,
@@ -21,7 +22,8 @@ import {
   UnixListener,
   UnixSocket,
 } from "../mod.ts";
-import { abstractName, noLeak } from "./_helpers.ts";
+import { abstractName, inodeOf, noLeak, openFds } from "./_helpers.ts";
+import { runScript, RUNTIME } from "./_helpers.ts";
 import { libc } from "../_system.ts";
 
 /** A real Uint8Array whose own `byteLength` claims far more than it holds. */
@@ -192,6 +194,38 @@ test("a 4 GiB receive buffer reads the data, not a false end of stream", async (
     big = undefined;
   });
 });
+
+test(
+  "a blocking stream sendSync() and an async send() of 4 GiB send every byte, in calls the kernel takes whole",
+  {
+    timeout: 120_000,
+  },
+  async () => {
+    await noLeak(async () => {
+      let big: Uint8Array | undefined = new Uint8Array(GIB4);
+      for (const mode of ["sync", "async"] as const) {
+        const name = abstractName("huge");
+        using listener = listen(name);
+        const child = runScript(RUNTIME, "tests/peers/hostile_drain.ts", [
+          name,
+        ]);
+        {
+          using server = await listener.accept({
+            signal: AbortSignal.timeout(30_000),
+          });
+          const sent: number = mode === "sync"
+            ? server.sendSync(big)
+            : await server.send(big);
+          assert.equal(sent, GIB4);
+        }
+        const result = await child;
+        assert.equal(result.code, 0, result.stderr);
+        assert.deepEqual(JSON.parse(result.stdout), { bytes: GIB4 });
+      }
+      big = undefined;
+    });
+  },
+);
 
 test("a seqpacket message of 4 GiB is a RangeError, never an empty message", async () => {
   await noLeak(async () => {
@@ -447,5 +481,178 @@ test("a path with a lone surrogate is a TypeError, never bound as U+FFFD", async
     }
     // A whole surrogate pair is an ordinary character.
     listen(`${name}\ud83d\ude00`).close();
+  });
+});
+
+/** Fills `socket`'s send buffer until the kernel would block. */
+function fill(socket: UnixSocket): void {
+  const chunk = new Uint8Array(65536);
+  for (;;) {
+    try {
+      socket.sendSync(chunk, [], { nonblocking: true });
+    } catch (error) {
+      if (error instanceof SystemError && error.code === "EAGAIN") return;
+      throw error;
+    }
+  }
+}
+
+/** Reads everything queued on `socket`; the byte count. */
+function drain(socket: UnixSocket): number {
+  const into = new Uint8Array(65536);
+  let total = 0;
+  for (;;) {
+    try {
+      total += socket.receiveSync(into, { nonblocking: true }).bytes;
+    } catch (error) {
+      if (error instanceof SystemError && error.code === "EAGAIN") return total;
+      throw error;
+    }
+  }
+}
+
+const tick = (): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, 1));
+
+test("a pending send whose data is detached or shrunk rejects with TypeError instead of spinning, and a 1 ms timer keeps ticking", async () => {
+  await noLeak(async () => {
+    for (const how of ["transfer", "resize", "channel"] as const) {
+      using p = pair();
+      const { a, b } = p;
+      fill(a);
+      let data: Uint8Array;
+      let shrink: () => void;
+      if (how === "resize") {
+        const Resizable = ArrayBuffer as unknown as new (
+          n: number,
+          o: { maxByteLength: number },
+        ) => ArrayBuffer & { resize(n: number): void };
+        const buffer = new Resizable(1000, { maxByteLength: 1000 });
+        data = new Uint8Array(buffer);
+        shrink = () => buffer.resize(0);
+      } else {
+        const u = new Uint8Array(1000);
+        data = u;
+        shrink = () => structuredClone(u.buffer, { transfer: [u.buffer] });
+      }
+      const pending = how === "channel"
+        ? new Channel(a).send(data)
+        : a.send(data);
+      shrink();
+      drain(b);
+      await assert.rejects(pending, TypeError);
+      await tick();
+    }
+  });
+});
+
+test("emptying the array of buffers while the send is pending changes nothing: every byte is sent", async () => {
+  await noLeak(async () => {
+    using p = pair();
+    const { a, b } = p;
+    fill(a);
+    const buffers = [new Uint8Array(700), new Uint8Array(300)];
+    const pending = a.send(buffers);
+    buffers.length = 0;
+    drain(b);
+    assert.equal(await pending, 1000);
+    let received = 0;
+    while (received < 1000) {
+      received += (await b.receive(new Uint8Array(4096))).bytes;
+    }
+    assert.equal(received, 1000);
+  });
+});
+
+test("Channel.close() as a receive completes: the receive rejects with ClosedError and its fds are closed", async () => {
+  await noLeak(async () => {
+    for (const kind of ["stream", "seqpacket"] as const) {
+      const [a, b] = socketPair(kind);
+      using sender = new Channel(a);
+      using receiver = new Channel(b);
+      // Another handler of the same wake-up closes the channel between the
+      // socket's receive and the channel's use of its result.
+      const socket = receiver.socket;
+      const real = socket.receive.bind(socket);
+      socket.receive = async (buffer, options) => {
+        const result = await real(buffer, options);
+        receiver.close();
+        return result;
+      };
+      const [r, w] = pipe();
+      sender.sendSync(new Uint8Array([1, 2, 3]), [r, w]);
+      closeAll([r, w]);
+      await assert.rejects(receiver.receive(), ClosedError);
+    }
+  });
+});
+
+test("SO_PASSPIDFD: the pidfd the kernel adds to every message is closed, and 253 fds still fit on an adopted socket", async () => {
+  await noLeak(async () => {
+    const lib = libc();
+    const c = lib.platform.constants;
+    const on = new Uint8Array([1, 0, 0, 0]);
+    const [a, b] = socketPair("seqpacket");
+    const raw = lib.fcntl(b.fd, c.F_DUPFD_CLOEXEC, 0);
+    b.close();
+    assert.equal(lib.setsockopt(raw, c.SOL_SOCKET, c.SO_PASSPIDFD, on, 4), 0);
+    const adopted = UnixSocket.fromFd(raw);
+    const [x, y] = socketPair("seqpacket");
+    // Switched on behind fdpass's back, after the socket was made.
+    assert.equal(lib.setsockopt(y.fd, c.SOL_SOCKET, c.SO_PASSPIDFD, on, 4), 0);
+    const [r, w] = pipe();
+    try {
+      for (const [sender, receiver] of [[a, adopted], [x, y]] as const) {
+        for (let i = 0; i < 3; i++) {
+          sender.sendSync(new Uint8Array([i]), [r]);
+          const got = i === 2
+            ? await receiver.receive(new Uint8Array(4))
+            : receiver.receiveSync(new Uint8Array(4));
+          assert.equal(got.fds.length, 1);
+          assert.equal(inodeOf(got.fds[0]!.fd), inodeOf(r.fd));
+          closeAll(got.fds);
+        }
+      }
+      a.sendSync(new Uint8Array([9]), new Array(253).fill(r));
+      const all = adopted.receiveSync(new Uint8Array(4));
+      assert.equal(all.fds.length, 253);
+      closeAll(all.fds);
+      const pidfds = [...openFds().values()].filter((t) => t.includes("pidfd"));
+      assert.deepEqual(pidfds, []);
+    } finally {
+      closeAll([a, adopted, x, y, r, w]);
+    }
+  });
+});
+
+test("a control message fdpass does not know is reported (ERR_CONTROL_UNKNOWN) and the fds with it are closed", async () => {
+  await noLeak(() => {
+    using p = pair("dgram");
+    const { a, b } = p;
+    const lib = libc();
+    const SO_TIMESTAMP = 29;
+    const on = new Uint8Array([1, 0, 0, 0]);
+    assert.equal(
+      lib.setsockopt(
+        b.fd,
+        lib.platform.constants.SOL_SOCKET,
+        SO_TIMESTAMP,
+        on,
+        4,
+      ),
+      0,
+    );
+    const [r, w] = pipe();
+    try {
+      a.sendSync(new Uint8Array([1]), [r, w]);
+      assert.throws(
+        () => b.receiveSync(new Uint8Array(4)),
+        (e: unknown) =>
+          e instanceof ControlMessageError &&
+          e.code === "ERR_CONTROL_UNKNOWN" && e.closedFds === 2,
+      );
+    } finally {
+      closeAll([r, w]);
+    }
   });
 });
