@@ -55,7 +55,37 @@ export {
   type ListenOptions,
   UnixListener,
 } from "./unix_listener.ts";
-export { type Dup2Options, OwnedFd, pipe } from "./owned_fd.ts";
+export {
+  type Dup2Options,
+  type IoOptions,
+  OwnedFd,
+  pipe,
+  type Seal,
+  type SeekWhence,
+} from "./owned_fd.ts";
+export { memfd, type MemfdOptions } from "./memfd.ts";
+export type { FileInfo, FileType } from "./platform/stat.ts";
+export {
+  Connection,
+  connectTcp,
+  type ConnectTcpOptions,
+} from "./connection.ts";
+export {
+  listenTcp,
+  type ListenTcpOptions,
+  type StreamAcceptOptions,
+  StreamListener,
+} from "./stream_listener.ts";
+export {
+  type ListenFd,
+  listenFds,
+  type ListenFdsOptions,
+} from "./listen_fds.ts";
+export type {
+  InetSocketAddress,
+  SocketAddress,
+  UnixSocketAddress,
+} from "./platform/inet.ts";
 export {
   Channel,
   type ChannelOptions,

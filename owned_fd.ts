@@ -5,11 +5,175 @@
  */
 
 import { ClosedError } from "./errors.ts";
-import { libc, systemError } from "./_system.ts";
+import { type Libc, libc, systemError } from "./_system.ts";
 import { inspectAsString } from "./_inspect.ts";
-import { checkedLength } from "./platform/_views.ts";
+import { OperationQueue } from "./_queue.ts";
+import { type Direction, forget, noteTry, waitReady } from "./_wait.ts";
+import {
+  checkedLength,
+  viewBuffer,
+  viewLength,
+  viewOffset,
+} from "./platform/_views.ts";
+import { decodeStat, type FileInfo } from "./platform/stat.ts";
 
 const MAX_IO = 0x7fff_ffff;
+
+/** Options of {@linkcode OwnedFd.read} and {@linkcode OwnedFd.write}. */
+export interface IoOptions {
+  /**
+   * Aborting rejects the call with the signal's reason. A `write` may have
+   * written part of its data by then.
+   */
+  signal?: AbortSignal;
+}
+
+/** Where {@linkcode OwnedFd.seek} counts from: `SEEK_SET`, `SEEK_CUR`, `SEEK_END`. */
+export type SeekWhence = "start" | "current" | "end";
+
+/**
+ * A file seal (`F_SEAL_*`, Linux memfds): once added, the kernel refuses
+ * the sealed operation to every holder of the file, for good.
+ * `"seal"` forbids adding more seals; `"shrink"` and `"grow"` forbid
+ * changing the size; `"write"` forbids writing (and fails while a writable
+ * shared mapping exists); `"future-write"` forbids new writes but lets
+ * existing writable mappings go on (Linux 5.1+).
+ */
+export type Seal = "seal" | "shrink" | "grow" | "write" | "future-write";
+
+const SEALS: readonly Seal[] = [
+  "seal",
+  "shrink",
+  "grow",
+  "write",
+  "future-write",
+];
+
+// How a descriptor waits, found once by `fstat`.
+const UNKNOWN = 0;
+/** Sockets: recv/send with MSG_DONTWAIT. */
+const SOCKET = 1;
+/** Pipes, FIFOs, ttys, eventfds: readiness, then the call. */
+const POLLABLE = 2;
+/** Regular files, block devices, directories: epoll refuses them; the call at once. */
+const DIRECT = 3;
+
+const READ: Direction = 0;
+const WRITE: Direction = 1;
+
+/** Bytes a readable stream asks for when the reader brings no buffer. */
+const CHUNK_SIZE = 64 * 1024;
+
+/** One `struct pollfd { int fd; short events; short revents; }`, reused. */
+const pollfd = new Uint8Array(new ArrayBuffer(8));
+const pollfdInts = new Int32Array(pollfd.buffer, 0, 1);
+const pollfdShorts = new Int16Array(pollfd.buffer, 4, 2);
+
+/**
+ * Whether `fd` is ready for `events` right now (`poll` with a zero
+ * timeout). An error, hang-up or invalid descriptor counts as ready: the
+ * call that follows reports it.
+ */
+function ready(lib: Libc, fd: number, events: number): boolean {
+  pollfdInts[0] = fd;
+  pollfdShorts[0] = events;
+  pollfdShorts[1] = 0;
+  const r = lib.poll(pollfd, 1, 0);
+  if (r < 0) {
+    if (-r === lib.platform.errno.EINTR) return false;
+    throw systemError(-r, "poll", "Cannot wait for the descriptor");
+  }
+  return r > 0;
+}
+
+function statBytes(lib: Libc, fd: number, action: string): Uint8Array {
+  const bytes = new Uint8Array(new ArrayBuffer(lib.platform.stat.size));
+  const r = lib.fstat(fd, bytes);
+  if (r < 0) throw systemError(-r, "fstat", action);
+  return bytes;
+}
+
+function sealBit(seal: Seal, c: Libc["platform"]["constants"]): number {
+  switch (seal) {
+    case "seal":
+      return c.F_SEAL_SEAL;
+    case "shrink":
+      return c.F_SEAL_SHRINK;
+    case "grow":
+      return c.F_SEAL_GROW;
+    case "write":
+      return c.F_SEAL_WRITE;
+    case "future-write":
+      return c.F_SEAL_FUTURE_WRITE;
+  }
+}
+
+/** @internal The `F_SEAL_*` bits of `seals`, after checking every name. */
+export function sealBits(seals: unknown, lib: Libc, action: string): number {
+  if (!Array.isArray(seals)) {
+    throw new TypeError(`${action}: seals must be an array of seal names`);
+  }
+  let bits = 0;
+  for (const seal of seals as unknown[]) {
+    if (!SEALS.includes(seal as Seal)) {
+      throw new TypeError(
+        `${action}: unknown seal ${String(seal)} (expected one of ${
+          SEALS.join(", ")
+        })`,
+      );
+    }
+    bits |= sealBit(seal as Seal, lib.platform.constants);
+  }
+  return bits;
+}
+
+function checkSignal(
+  options: unknown,
+  action: string,
+): AbortSignal | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`${action}: options must be an object`);
+  }
+  const signal = (options as { signal?: unknown }).signal;
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) {
+    throw new TypeError(
+      `${action}: signal must be an AbortSignal (pass controller.signal, not the controller)`,
+    );
+  }
+  return signal;
+}
+
+/** The result of `run()` as a promise: the call itself runs now, synchronously. */
+function settle<T>(run: () => T): Promise<T> {
+  try {
+    return Promise.resolve(run());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function checkPosition(value: unknown, name: string, action: string): number {
+  if (typeof value !== "number") {
+    throw new TypeError(`${action}: ${name} must be a number`);
+  }
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(
+      `${action}: ${name} must be an integer from 0 to 2^53-1, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/** `data[from..]` as a plain view over the same memory (never `.subarray`, which a subclass may override). */
+function rest(data: Uint8Array, from: number, length: number): Uint8Array {
+  return from === 0 ? data : new Uint8Array(
+    viewBuffer(data),
+    viewOffset(data) + from,
+    length - from,
+  );
+}
 
 /**
  * Owns one open file descriptor and closes it exactly once: on
@@ -44,6 +208,13 @@ const MAX_IO = 0x7fff_ffff;
  */
 export class OwnedFd implements Disposable {
   #fd: number;
+  #kind = UNKNOWN;
+  #reads: OperationQueue | undefined;
+  #writes: OperationQueue | undefined;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array> | undefined;
+  /** Streams taken and not yet ended; the last to end closes the descriptor. */
+  #streams = 0;
 
   /**
    * Takes ownership of `fd`: from now on only this object may close it.
@@ -85,6 +256,8 @@ export class OwnedFd implements Disposable {
    */
   release(): number {
     const fd = this.fd;
+    // Pending async calls must never reach the number's next owner.
+    forget(fd, new ClosedError("Cannot complete: the descriptor was released"));
     this.#fd = -1;
     return fd;
   }
@@ -117,6 +290,458 @@ export class OwnedFd implements Disposable {
     }
   }
 
+  /**
+   * Reads up to `buffer.length` bytes into `buffer` without blocking the
+   * event loop; resolves with the count, 0 at end of file (or for an empty
+   * buffer). Reads on one descriptor run in call order.
+   *
+   * How it waits depends on what the descriptor is (found once, by
+   * `fstat`), and never changes `O_NONBLOCK`, which the sender of a
+   * received descriptor shares:
+   * - sockets of any family: `recv` with `MSG_DONTWAIT`;
+   * - pipes, FIFOs, ttys, eventfds and other character devices: the
+   *   process's reactor reports readiness, `poll` with a zero timeout
+   *   confirms it, then `read` returns what is there. Only another reader of
+   *   the same pipe (the sender, say) draining it in between could make that
+   *   `read` wait;
+   * - regular files, block devices: epoll cannot watch them and they are
+   *   always "ready", so the `read` runs at once, synchronously (a slow disk
+   *   holds the event loop for that call).
+   *
+   * @throws {TypeError} if `buffer` is not a `Uint8Array` or `signal` not an
+   * `AbortSignal`.
+   * @throws {SystemError} when the kernel refuses (`EBADF`, `ECONNRESET`, ...).
+   * @throws {ClosedError} if the descriptor is or gets closed (or released).
+   *
+   * @example Read what arrives on a pipe, without blocking timers
+   * ```ts
+   * import { pipe } from "./mod.ts";
+   *
+   * const [r, w] = pipe();
+   * const buffer = new Uint8Array(16);
+   * const pending = r.read(buffer);
+   * setTimeout(() => w.writeSync(new TextEncoder().encode("later")), 10);
+   * const n = await pending;
+   * console.log(new TextDecoder().decode(buffer.subarray(0, n))); // later
+   * r.close();
+   * w.close();
+   * ```
+   */
+  async read(buffer: Uint8Array, options?: IoOptions): Promise<number> {
+    checkedLength(buffer, "Cannot read");
+    const signal = checkSignal(options, "Cannot read");
+    this.#checkOpen("read");
+    const queue = this.#reads ??= new OperationQueue();
+    return await queue.run(signal, () => this.#read(buffer, signal));
+  }
+
+  /**
+   * Writes all of `data` without blocking the event loop; resolves with
+   * `data.length` once every byte is in the kernel. Writes on one
+   * descriptor run in call order. Waits as {@linkcode OwnedFd.read} does:
+   * `send` with `MSG_DONTWAIT` on sockets; on pipes and other character
+   * devices readiness, then chunks of at most `PIPE_BUF` bytes, which a
+   * pipe that reported room cannot block on; on regular files a plain,
+   * synchronous `write`. A tty or device that reports room for fewer bytes
+   * than `PIPE_BUF` could still hold one chunk's `write` briefly.
+   *
+   * @throws {TypeError} if `data` is not a `Uint8Array` or `signal` not an
+   * `AbortSignal`.
+   * @throws {SystemError} when the kernel refuses (`EPIPE`: no reader, ...).
+   * @throws {ClosedError} if the descriptor is or gets closed (or released).
+   *
+   * @example
+   * ```ts
+   * import { pipe } from "./mod.ts";
+   *
+   * const [r, w] = pipe();
+   * await w.write(new TextEncoder().encode("hello"));
+   * w.close();
+   * console.log(await new Response(r.readable).text()); // hello
+   * ```
+   */
+  async write(data: Uint8Array, options?: IoOptions): Promise<number> {
+    const total = checkedLength(data, "Cannot write");
+    const signal = checkSignal(options, "Cannot write");
+    this.#checkOpen("write");
+    const queue = this.#writes ??= new OperationQueue();
+    return await queue.run(signal, () => this.#write(data, total, signal));
+  }
+
+  /**
+   * The descriptor's bytes as a byte stream (BYOB readers read straight
+   * into their buffer), read with {@linkcode OwnedFd.read}. The same stream
+   * on every access.
+   *
+   * Who closes the descriptor: the streams do, as Deno's `FsFile` streams
+   * do. Once every stream taken from this object (`readable`, `writable`)
+   * has ended (reached end of file, errored, been cancelled or aborted, or
+   * been closed) the descriptor is closed. Closing the descriptor yourself
+   * at any time is fine too: pending reads reject with a
+   * {@linkcode ClosedError} and the stream errors.
+   *
+   * @throws {ClosedError} if the descriptor is closed.
+   *
+   * @example Read a pipe as text
+   * ```ts
+   * import { pipe } from "./mod.ts";
+   *
+   * const [r, w] = pipe();
+   * w.writeSync(new TextEncoder().encode("streamed"));
+   * w.close();
+   * console.log(await new Response(r.readable).text()); // streamed
+   * console.log(r.closed); // true: the stream ended, so it closed r
+   * ```
+   */
+  get readable(): ReadableStream<Uint8Array> {
+    if (this.#readable !== undefined) return this.#readable;
+    this.#checkOpen("read");
+    const end = this.#holdForStream();
+    const cancel = new AbortController();
+    const options = { signal: cancel.signal };
+    const source = {
+      type: "bytes" as const,
+      autoAllocateChunkSize: CHUNK_SIZE,
+      pull: async (controller: ReadableByteStreamController) => {
+        const request = controller.byobRequest!;
+        const view = request.view!;
+        const target = new Uint8Array(
+          viewBuffer(view),
+          viewOffset(view),
+          viewLength(view),
+        );
+        let n: number;
+        try {
+          n = await this.read(target, options);
+        } catch (error) {
+          end();
+          throw error;
+        }
+        if (n === 0) {
+          end();
+          controller.close();
+          request.respond(0);
+        } else {
+          request.respond(n);
+        }
+      },
+      cancel: (reason: unknown) => {
+        cancel.abort(reason);
+        end();
+      },
+    };
+    return this.#readable = new ReadableStream(source);
+  }
+
+  /**
+   * A stream that writes each chunk with {@linkcode OwnedFd.write}: a
+   * chunk's write promise resolves once its bytes are in the kernel, so
+   * `pipeTo` and writers see the kernel's backpressure. The same stream on
+   * every access. Closing it on a socket first shuts down the sending side
+   * (`shutdown(SHUT_WR)`), so the peer sees end of stream even while the
+   * socket stays open for reading or another process holds it. Who closes
+   * the descriptor: as for {@linkcode OwnedFd.readable}.
+   *
+   * @throws {ClosedError} if the descriptor is closed.
+   *
+   * @example Copy one pipe into another
+   * ```ts
+   * import { pipe } from "./mod.ts";
+   *
+   * const [r1, w1] = pipe();
+   * const [r2, w2] = pipe();
+   * w1.writeSync(new TextEncoder().encode("copied"));
+   * w1.close();
+   * await r1.readable.pipeTo(w2.writable); // closes r1 and w2 at the end
+   * console.log(await new Response(r2.readable).text()); // copied
+   * ```
+   */
+  get writable(): WritableStream<Uint8Array> {
+    if (this.#writable !== undefined) return this.#writable;
+    this.#checkOpen("write");
+    const end = this.#holdForStream();
+    return this.#writable = new WritableStream<Uint8Array>({
+      write: async (chunk, controller) => {
+        try {
+          await this.write(chunk, { signal: controller.signal });
+        } catch (error) {
+          end();
+          throw error;
+        }
+      },
+      close: () => {
+        if (!this.closed) {
+          const lib = libc();
+          const fd = this.#fd;
+          if (this.#kindOf(fd, lib) === SOCKET) {
+            // Not connected, already shut down: nothing more to end.
+            lib.shutdown(fd, lib.platform.constants.SHUT_WR);
+          }
+        }
+        end();
+      },
+      abort: () => end(),
+    });
+  }
+
+  /**
+   * Reads up to `buffer.length` bytes from byte `position` of the file
+   * (`pread`): the file offset, which a received descriptor shares with the
+   * sender's copy, neither matters nor moves. Resolves with the count, 0 at
+   * or past the end. Runs synchronously (files are always "ready").
+   *
+   * @throws {RangeError} if `position` is not an integer from 0 to 2^53-1.
+   * @throws {SystemError} `ESPIPE` on a pipe or socket, ...
+   * @throws {ClosedError} if the descriptor is closed.
+   *
+   * @example
+   * ```ts
+   * import { memfd } from "./mod.ts";
+   *
+   * using file = memfd("doc-readat");
+   * await file.write(new TextEncoder().encode("0123456789"));
+   * const buffer = new Uint8Array(3);
+   * await file.readAt(buffer, 4);
+   * console.log(new TextDecoder().decode(buffer)); // 456
+   * ```
+   */
+  readAt(buffer: Uint8Array, position: number): Promise<number> {
+    return settle(() => {
+      const length = Math.min(checkedLength(buffer, "Cannot read"), MAX_IO);
+      const offset = checkPosition(position, "position", "Cannot read");
+      const fd = this.#checkOpen("read");
+      const lib = libc();
+      for (;;) {
+        const r = lib.pread(fd, buffer, length, offset);
+        if (r >= 0) return r;
+        if (-r !== lib.platform.errno.EINTR) {
+          throw systemError(-r, "pread", "Cannot read");
+        }
+      }
+    });
+  }
+
+  /**
+   * Writes all of `data` at byte `position` of the file (`pwrite`), without
+   * using or moving the shared file offset; resolves with `data.length`.
+   * Runs synchronously.
+   *
+   * @throws {RangeError} if `position` is not an integer from 0 to 2^53-1.
+   * @throws {SystemError} `ESPIPE` on a pipe or socket, `EPERM` on a sealed memfd, ...
+   * @throws {ClosedError} if the descriptor is closed.
+   *
+   * @example
+   * ```ts
+   * import { memfd } from "./mod.ts";
+   *
+   * using file = memfd("doc-writeat");
+   * await file.writeAt(new TextEncoder().encode("end"), 5);
+   * console.log((await file.stat()).size); // 8
+   * ```
+   */
+  writeAt(data: Uint8Array, position: number): Promise<number> {
+    return settle(() => {
+      const total = checkedLength(data, "Cannot write");
+      const offset = checkPosition(position, "position", "Cannot write");
+      if (offset + total > Number.MAX_SAFE_INTEGER) {
+        throw new RangeError("Cannot write: position + length passes 2^53-1");
+      }
+      const fd = this.#checkOpen("write");
+      const lib = libc();
+      let written = 0;
+      while (written < total) {
+        if (checkedLength(data, "Cannot write") < total) {
+          throw new TypeError("Cannot write: the buffer shrank while written");
+        }
+        const length = Math.min(total - written, MAX_IO);
+        const r = lib.pwrite(
+          fd,
+          rest(data, written, total),
+          length,
+          offset + written,
+        );
+        if (r >= 0) written += r;
+        else if (-r !== lib.platform.errno.EINTR) {
+          throw systemError(-r, "pwrite", "Cannot write");
+        }
+      }
+      return written;
+    });
+  }
+
+  /**
+   * Moves the file offset (`lseek`) to `offset` bytes from the start, the
+   * current offset or the end; resolves with the new offset from the start.
+   * The offset belongs to the open file, so every process holding this
+   * descriptor (the sender too) sees it move. Runs synchronously.
+   *
+   * @throws {RangeError} if `offset` is not a safe integer.
+   * @throws {TypeError} if `whence` is not `"start"`, `"current"` or `"end"`.
+   * @throws {SystemError} `ESPIPE` on a pipe or socket, `EINVAL` before the start.
+   * @throws {ClosedError} if the descriptor is closed.
+   *
+   * @example
+   * ```ts
+   * import { memfd } from "./mod.ts";
+   *
+   * using file = memfd("doc-seek");
+   * await file.write(new TextEncoder().encode("abcdef"));
+   * console.log(await file.seek(-2, "end")); // 4
+   * ```
+   */
+  seek(offset: number, whence: SeekWhence = "start"): Promise<number> {
+    return settle(() => {
+      if (typeof offset !== "number" || !Number.isSafeInteger(offset)) {
+        throw new RangeError(
+          `Cannot seek: offset must be a safe integer, got ${String(offset)}`,
+        );
+      }
+      const lib = libc();
+      const c = lib.platform.constants;
+      const how = whence === "start"
+        ? c.SEEK_SET
+        : whence === "current"
+        ? c.SEEK_CUR
+        : whence === "end"
+        ? c.SEEK_END
+        : undefined;
+      if (how === undefined) {
+        throw new TypeError(
+          `Cannot seek: whence must be "start", "current" or "end", got ${
+            String(whence)
+          }`,
+        );
+      }
+      const fd = this.#checkOpen("seek");
+      const r = lib.lseek(fd, offset, how);
+      if (r < 0) throw systemError(-r, "lseek", "Cannot seek");
+      return r;
+    });
+  }
+
+  /**
+   * Sets the file's size to `size` bytes (`ftruncate`): cut, or extended
+   * with zeros. Runs synchronously.
+   *
+   * @throws {RangeError} if `size` is not an integer from 0 to 2^53-1.
+   * @throws {SystemError} `EINVAL` on a pipe or socket, `EPERM` on a sealed memfd, ...
+   * @throws {ClosedError} if the descriptor is closed.
+   *
+   * @example
+   * ```ts
+   * import { memfd } from "./mod.ts";
+   *
+   * using file = memfd("doc-truncate");
+   * await file.truncate(4096);
+   * console.log((await file.stat()).size); // 4096
+   * ```
+   */
+  truncate(size: number = 0): Promise<void> {
+    return settle(() => {
+      const length = checkPosition(size, "size", "Cannot truncate");
+      const fd = this.#checkOpen("truncate");
+      const lib = libc();
+      for (;;) {
+        const r = lib.ftruncate(fd, length);
+        if (r >= 0) return;
+        if (-r !== lib.platform.errno.EINTR) {
+          throw systemError(-r, "ftruncate", "Cannot truncate");
+        }
+      }
+    });
+  }
+
+  /**
+   * What the descriptor refers to (`fstat`): type, size, mode, inode,
+   * owner, times. Runs synchronously.
+   *
+   * @throws {SystemError} `ENOSYS` where the C library has no `fstat`
+   * symbol (glibc before 2.33).
+   * @throws {ClosedError} if the descriptor is closed.
+   *
+   * @example
+   * ```ts
+   * import { pipe } from "./mod.ts";
+   *
+   * const [r, w] = pipe();
+   * console.log((await r.stat()).type); // pipe
+   * r.close();
+   * w.close();
+   * ```
+   */
+  stat(): Promise<FileInfo> {
+    return settle(() => {
+      const fd = this.#checkOpen("stat");
+      const lib = libc();
+      return decodeStat(statBytes(lib, fd, "Cannot stat"), lib.platform);
+    });
+  }
+
+  /**
+   * Adds seals to a memfd (`fcntl(F_ADD_SEALS)`, Linux): from now on the
+   * kernel refuses the sealed operations to every holder of the file.
+   *
+   * @throws {TypeError} for an unknown seal name.
+   * @throws {SystemError} `EPERM` once `"seal"` was added (or for `"write"`
+   * while a writable shared mapping exists), `EINVAL` if the file does not
+   * allow sealing, `ENOSYS` off Linux.
+   * @throws {ClosedError} if the descriptor is closed.
+   *
+   * @example
+   * ```ts
+   * import { memfd } from "./mod.ts";
+   *
+   * using file = memfd("doc-seal");
+   * await file.write(new TextEncoder().encode("final"));
+   * file.addSeals(["write", "shrink", "grow", "seal"]);
+   * console.log(file.seals()); // [ "seal", "shrink", "grow", "write" ]
+   * ```
+   */
+  addSeals(seals: readonly Seal[]): void {
+    const lib = libc();
+    const bits = sealBits(seals, lib, "Cannot add seals");
+    const fd = this.#checkOpen("add seals");
+    const c = lib.platform.constants;
+    if (c.F_ADD_SEALS === 0) {
+      throw systemError(lib.platform.errno.ENOSYS, "fcntl", "Cannot add seals");
+    }
+    const r = lib.fcntl(fd, c.F_ADD_SEALS, bits);
+    if (r < 0) throw systemError(-r, "fcntl", "Cannot add seals");
+  }
+
+  /**
+   * The seals on this file (`fcntl(F_GET_SEALS)`, Linux): a receiver checks
+   * them before it trusts a memfd's size or contents not to change.
+   * Empty for a memfd without seals.
+   *
+   * @throws {SystemError} `EINVAL` for a file that does not support seals,
+   * `ENOSYS` off Linux.
+   * @throws {ClosedError} if the descriptor is closed.
+   *
+   * @example
+   * ```ts
+   * import { memfd } from "./mod.ts";
+   *
+   * using file = memfd("doc-seals", { size: 64, seal: ["shrink", "grow"] });
+   * console.log(file.seals()); // [ "shrink", "grow" ]
+   * ```
+   */
+  seals(): Seal[] {
+    const fd = this.#checkOpen("read seals");
+    const lib = libc();
+    const c = lib.platform.constants;
+    if (c.F_GET_SEALS === 0) {
+      throw systemError(
+        lib.platform.errno.ENOSYS,
+        "fcntl",
+        "Cannot read seals",
+      );
+    }
+    const r = lib.fcntl(fd, c.F_GET_SEALS, 0);
+    if (r < 0) throw systemError(-r, "fcntl", "Cannot read seals");
+    return SEALS.filter((seal) => (r & sealBit(seal, c)) !== 0);
+  }
+
   /** A new descriptor for the same open file, close-on-exec, owned by the result. */
   dup(): OwnedFd {
     const lib = libc();
@@ -134,6 +759,8 @@ export class OwnedFd implements Disposable {
   close(): void {
     const fd = this.#fd;
     if (fd < 0) return;
+    // Out of the reactor first, so a reused number never sees our waits.
+    forget(fd, new ClosedError("Cannot complete: the descriptor was closed"));
     this.#fd = -1;
     const r = libc().close(fd);
     // After EINTR Linux has already released the descriptor: never retry.
@@ -145,6 +772,175 @@ export class OwnedFd implements Disposable {
   /** Closes the descriptor (for `using`). */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  #checkOpen(action: string): number {
+    if (this.#fd < 0) {
+      throw new ClosedError(`Cannot ${action}: the descriptor is closed`);
+    }
+    return this.#fd;
+  }
+
+  /**
+   * Counts one more stream; the returned function ends it (once), and the
+   * last stream to end closes the descriptor.
+   */
+  #holdForStream(): () => void {
+    this.#streams++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      if (--this.#streams === 0) this.close();
+    };
+  }
+
+  /** How this descriptor waits, found on first use. */
+  #kindOf(fd: number, lib: Libc): number {
+    if (this.#kind !== UNKNOWN) return this.#kind;
+    let kind: number;
+    const stat = new Uint8Array(new ArrayBuffer(lib.platform.stat.size));
+    const r = lib.fstat(fd, stat);
+    if (r >= 0) {
+      const type = decodeStat(stat, lib.platform).type;
+      kind = type === "socket"
+        ? SOCKET
+        : type === "file" || type === "block" || type === "directory"
+        ? DIRECT
+        : POLLABLE;
+    } else if (-r === lib.platform.errno.ENOSYS) {
+      // No fstat in this C library: a socket answers SO_TYPE, and poll
+      // reports a regular file always ready, so POLLABLE still works there.
+      const c = lib.platform.constants;
+      const length = new Uint32Array([4]);
+      const value = new Uint8Array(4);
+      kind = lib.getsockopt(fd, c.SOL_SOCKET, c.SO_TYPE, value, length) >= 0
+        ? SOCKET
+        : POLLABLE;
+    } else {
+      throw systemError(-r, "fstat", "Cannot use the descriptor");
+    }
+    return this.#kind = kind;
+  }
+
+  async #read(buffer: Uint8Array, signal?: AbortSignal): Promise<number> {
+    for (let attempt = 0;; attempt++) {
+      const fd = this.#checkOpen("read");
+      const r = this.#tryRead(fd, buffer);
+      if (r >= 0) return r;
+      const wait = waitReady(fd, READ, signal, attempt);
+      if (wait !== undefined) await wait;
+    }
+  }
+
+  /** One read that cannot block: the bytes read, or -1 when nothing is there yet. */
+  #tryRead(fd: number, buffer: Uint8Array): number {
+    const lib = libc();
+    const kind = this.#kindOf(fd, lib);
+    // The buffer may have been detached or shrunk while we waited.
+    const length = Math.min(checkedLength(buffer, "Cannot read"), MAX_IO);
+    if (length === 0) return 0;
+    const c = lib.platform.constants;
+    const { EINTR, EAGAIN } = lib.platform.errno;
+    // Readiness is rechecked right before the call: an epoll event may be
+    // stale, and a read on a blocking pipe with nothing in it would block.
+    if (kind === POLLABLE && !ready(lib, fd, c.POLLIN)) {
+      noteTry(false);
+      return -1;
+    }
+    for (;;) {
+      const r = kind === SOCKET
+        ? lib.recv(fd, buffer, length, c.MSG_DONTWAIT)
+        : lib.read(fd, buffer, length);
+      if (r >= 0) {
+        noteTry(true);
+        return r;
+      }
+      // EAGAIN also where the sender made the description O_NONBLOCK.
+      if (-r === EAGAIN && kind !== DIRECT) {
+        noteTry(false);
+        return -1;
+      }
+      if (-r !== EINTR) {
+        throw systemError(-r, kind === SOCKET ? "recv" : "read", "Cannot read");
+      }
+    }
+  }
+
+  async #write(
+    data: Uint8Array,
+    total: number,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    let written = 0;
+    let attempt = 0;
+    while (written < total) {
+      signal?.throwIfAborted();
+      const fd = this.#checkOpen("write");
+      const r = this.#tryWrite(fd, data, written, total);
+      if (r >= 0) {
+        written += r;
+        attempt = 0;
+        continue;
+      }
+      const wait = waitReady(fd, WRITE, signal, attempt++);
+      if (wait !== undefined) await wait;
+    }
+    return written;
+  }
+
+  /** One write that cannot block: the bytes written, or -1 when there is no room yet. */
+  #tryWrite(
+    fd: number,
+    data: Uint8Array,
+    from: number,
+    total: number,
+  ): number {
+    const lib = libc();
+    const kind = this.#kindOf(fd, lib);
+    if (checkedLength(data, "Cannot write") < total) {
+      throw new TypeError("Cannot write: the buffer shrank while written");
+    }
+    const c = lib.platform.constants;
+    const { EINTR, EAGAIN } = lib.platform.errno;
+    let length = Math.min(total - from, MAX_IO);
+    if (kind === POLLABLE) {
+      if (!ready(lib, fd, c.POLLOUT)) {
+        noteTry(false);
+        return -1;
+      }
+      // Why a chunk of at most PIPE_BUF bytes cannot block here: a pipe
+      // reports POLLOUT only with room for at least PIPE_BUF bytes (Linux:
+      // a free slot, which holds a page of at least 4096 bytes; macOS and
+      // FreeBSD: PIPE_BUF bytes free), and a write of at most PIPE_BUF
+      // bytes is atomic: it goes in whole, at once, into that room. Only
+      // another writer filling the pipe between our poll and our write
+      // could make it wait, for as long as the reader takes to drain one
+      // chunk. A larger write could block with part of it written, holding
+      // the event loop until the reader catches up.
+      length = Math.min(length, c.PIPE_BUF);
+    }
+    const view = rest(data, from, total);
+    for (;;) {
+      const r = kind === SOCKET
+        ? lib.send(fd, view, length, c.MSG_DONTWAIT | c.MSG_NOSIGNAL)
+        : lib.write(fd, view, length);
+      if (r >= 0) {
+        noteTry(true);
+        return r;
+      }
+      if (-r === EAGAIN && kind !== DIRECT) {
+        noteTry(false);
+        return -1;
+      }
+      if (-r !== EINTR) {
+        throw systemError(
+          -r,
+          kind === SOCKET ? "send" : "write",
+          "Cannot write",
+        );
+      }
+    }
   }
 
   /** Shows the number, or that it is closed. */

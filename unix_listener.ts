@@ -5,6 +5,7 @@
  */
 
 import { ClosedError } from "./errors.ts";
+import { acceptUntilClosed } from "./_accept.ts";
 import { libc, systemError } from "./_system.ts";
 import { OperationQueue } from "./_queue.ts";
 import { Reactor } from "./_reactor.ts";
@@ -255,18 +256,8 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
    * console.log(served); // 2
    * ```
    */
-  async *[Symbol.asyncIterator](): AsyncIterator<UnixSocket> {
-    for (;;) {
-      if (this.closed) return;
-      let connection: UnixSocket;
-      try {
-        connection = await this.accept();
-      } catch (error) {
-        if (error instanceof ClosedError) return;
-        throw error;
-      }
-      yield connection;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<UnixSocket> {
+    return acceptUntilClosed(this);
   }
 
   /**

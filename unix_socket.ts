@@ -14,7 +14,7 @@ import {
   Message,
 } from "./_message.ts";
 import { OperationQueue } from "./_queue.ts";
-import { Reactor } from "./_reactor.ts";
+import { forget, maybeYield, noteTry, waitReady } from "./_wait.ts";
 import { inspectAsString } from "./_inspect.ts";
 import { OwnedFd, takeOwnership } from "./owned_fd.ts";
 import {
@@ -132,6 +132,28 @@ export type { Credentials };
 
 /** Which direction(s) {@linkcode UnixSocket.shutdown} ends. */
 export type ShutdownHow = "read" | "write" | "both";
+
+/** @internal `SHUT_RD`, `SHUT_WR` or `SHUT_RDWR` for `how`. */
+export function shutdownConstant(
+  how: ShutdownHow,
+  platform: PlatformLayout,
+): number {
+  const c = platform.constants;
+  switch (how) {
+    case "read":
+      return c.SHUT_RD;
+    case "write":
+      return c.SHUT_WR;
+    case "both":
+      return c.SHUT_RDWR;
+    default:
+      throw new TypeError(
+        `Cannot shut down: how must be "read", "write" or "both", got ${
+          String(how)
+        }`,
+      );
+  }
+}
 
 const KINDS: readonly SocketKind[] = ["stream", "dgram", "seqpacket"];
 
@@ -322,71 +344,6 @@ function oneFd(result: ReceiveResult): OwnedFd {
 const NO_DATA_ON_STREAM =
   "Cannot send file descriptors without data on a stream socket: the kernel would drop them; send at least one byte";
 
-/**
- * Event-loop turns an async operation retries its syscall before it arms the
- * reactor. A peer that answers within a few microseconds is then caught
- * without the reactor's thread hop (a Worker message in Bun, a pool thread
- * in Deno), which halves round trips; other tasks still run between turns,
- * and a socket that stays idle costs nothing once the turns are spent.
- */
-const SPIN_TURNS = 32;
-
-/** Immediate retries (each after `sched_yield`) before the first turn. */
-const YIELD_RETRIES = 2;
-
-/**
- * Operations spinning at most at once. Past them an operation waits in the
- * reactor at once: a thousand sockets spinning would cost a thousand
- * syscalls a turn for nothing.
- */
-const MAX_SPINNING = 8;
-
-/** Operations spinning right now: one pending `setImmediate` each. */
-let spinning = 0;
-
-// Deno has setImmediate as a global from 2.4 on; before, a timer serves.
-const immediate: (callback: () => void) => unknown =
-  typeof setImmediate === "function"
-    ? setImmediate
-    : (callback) => setTimeout(callback, 0);
-
-function spin(signal: AbortSignal | undefined): Promise<void> {
-  spinning++;
-  return new Promise((resolve, reject) => {
-    immediate(() => {
-      spinning--;
-      if (signal?.aborted) reject(signal.reason);
-      else resolve();
-    });
-  });
-}
-
-/** When fdpass last gave up the CPU, in `performance.now()` ms. */
-let lastYield = -Infinity;
-/** Whether the try right after that yield found its peer had answered. */
-let lastYieldUseful = false;
-let yieldUnchecked = false;
-
-/**
- * `sched_yield` when it has been paying off, else at most once a
- * millisecond: on a busy CPU each yield can cost a whole time slice, and a
- * thousand sockets arming at once must not each give one away.
- */
-function maybeYield(lib: Libc): void {
-  const now = performance.now();
-  if (!lastYieldUseful && now - lastYield < 1) return;
-  lastYield = now;
-  yieldUnchecked = true;
-  lib.schedYield();
-}
-
-/** Records whether the first try after a yield succeeded. */
-function noteTry(succeeded: boolean): void {
-  if (!yieldUnchecked) return;
-  yieldUnchecked = false;
-  lastYieldUseful = succeeded;
-}
-
 /** Creates sockets for the other modules of fdpass without a public constructor. */
 export let adoptSocket: (fd: OwnedFd, kind: SocketKind) => UnixSocket;
 
@@ -441,7 +398,6 @@ export class UnixSocket implements Disposable {
   #constants: PlatformLayout["constants"];
   #sends = new OperationQueue();
   #receives = new OperationQueue();
-  #reactor: Reactor | undefined;
   /** Control bytes offered for credentials (0 unless SO_PASSCRED is on). */
   #credentialSpace = 0;
   /** Control bytes offered for a pidfd (0 unless SO_PASSPIDFD was on at adoption). */
@@ -705,7 +661,7 @@ export class UnixSocket implements Disposable {
       // let it run first rather than fail a recvmsg.
       // (A success after yielding keeps the habit; one without resets it.)
       const yielded = this.#receiveWaited;
-      if (yielded) maybeYield(this.#libc);
+      if (yielded) maybeYield();
       const result = this.#tryReceive(socket, buffers, maxFds, total);
       if (result !== undefined) {
         this.#receiveWaited = yielded;
@@ -853,21 +809,7 @@ export class UnixSocket implements Disposable {
    */
   shutdown(how: ShutdownHow = "both"): void {
     const socket = this.#checkOpen("shut down");
-    const c = this.#libc.platform.constants;
-    const value = how === "read"
-      ? c.SHUT_RD
-      : how === "write"
-      ? c.SHUT_WR
-      : how === "both"
-      ? c.SHUT_RDWR
-      : undefined;
-    if (value === undefined) {
-      throw new TypeError(
-        `Cannot shut down: how must be "read", "write" or "both", got ${
-          String(how)
-        }`,
-      );
-    }
+    const value = shutdownConstant(how, this.#libc.platform);
     const r = this.#libc.shutdown(socket, value);
     if (r < 0) throw systemError(-r, "shutdown", "Cannot shut down");
   }
@@ -892,7 +834,7 @@ export class UnixSocket implements Disposable {
    */
   close(): void {
     if (this.#owned.closed) return;
-    this.#reactor?.forget(
+    forget(
       this.#owned.fd,
       new ClosedError("Cannot complete: the socket was closed"),
     );
@@ -921,10 +863,7 @@ export class UnixSocket implements Disposable {
    */
   release(): number {
     const fd = this.#owned.fd;
-    this.#reactor?.forget(
-      fd,
-      new ClosedError("Cannot complete: the socket was released"),
-    );
+    forget(fd, new ClosedError("Cannot complete: the socket was released"));
     return this.#owned.release();
   }
 
@@ -1130,7 +1069,7 @@ export class UnixSocket implements Disposable {
         if (sent >= total || this.kind !== "stream") return sent;
         signal = undefined;
       } else {
-        const wait = this.#wait(socket, 1, signal, spins++);
+        const wait = waitReady(socket, 1, signal, spins++);
         if (wait !== undefined) await wait;
       }
     }
@@ -1181,26 +1120,9 @@ export class UnixSocket implements Disposable {
       const socket = this.#checkOpen("receive");
       const result = this.#tryReceive(socket, buffers, maxFds, total);
       if (result !== undefined) return result;
-      const wait = this.#wait(socket, 0, signal, spins++);
+      const wait = waitReady(socket, 0, signal, spins++);
       if (wait !== undefined) await wait;
     }
-  }
-
-  /** `undefined`: retry the syscall at once. */
-  #wait(
-    socket: number,
-    direction: 0 | 1,
-    signal: AbortSignal | undefined,
-    spins: number,
-  ): Promise<void> | undefined {
-    if (spins < YIELD_RETRIES + SPIN_TURNS && spinning < MAX_SPINNING) {
-      // On a shared CPU the peer may be runnable but waiting for us.
-      maybeYield(this.#libc);
-      if (spins < YIELD_RETRIES) return undefined;
-      return spin(signal);
-    }
-    this.#reactor ??= Reactor.get();
-    return this.#reactor.wait(socket, direction, signal);
   }
 
   /**

@@ -9,15 +9,19 @@ import type { PlatformLayout } from "../platform/types.ts";
 import type { EpollDelivery, EpollPump, Libc, RuntimeName } from "./types.ts";
 import { libcSymbols, type NeutralType } from "./symbols.ts";
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 /** A bound C function as either runtime returns it. */
 // deno-lint-ignore no-explicit-any
 export type Native = (...args: any[]) => any;
 
-/** 0: not an integer (not checked), 1: i32, 2: u32, 3: usize. */
+/** 0: not an integer (not checked), 1: i32, 2: u32, 3: usize, 4: i64. */
 const INTEGER_KIND: Record<NeutralType, number> = {
   i32: 1,
   u32: 2,
   usize: 3,
+  i64: 4,
   buffer: 0,
   pointer: 0,
   void: 0,
@@ -28,6 +32,7 @@ const INTEGER_RANGE = [
   "-2147483648 to 2147483647",
   "0 to 4294967295",
   "0 to 2^53-1",
+  "-(2^53-1) to 2^53-1",
 ];
 
 /** Whether `value` is an integer that the declared `kind` holds exactly. */
@@ -35,6 +40,7 @@ function fits(kind: number, value: unknown): boolean {
   if (kind === 0) return true;
   if (kind === 1) return value === ((value as number) | 0);
   if (kind === 2) return value === ((value as number) >>> 0);
+  if (kind === 4) return Number.isSafeInteger(value);
   return Number.isSafeInteger(value) && (value as number) >= 0;
 }
 
@@ -122,6 +128,10 @@ export function bindLibc(
     unlink,
     chmod,
     getpid,
+    getenv,
+    unsetenv,
+    strlen,
+    copyFrom,
     schedYield,
     epollCreate,
     epollCtl,
@@ -131,6 +141,7 @@ export function bindLibc(
     dup2,
     dup3,
   } = s;
+  const { recv, send, pread, pwrite, lseek, ftruncate, fstat, memfdCreate } = s;
   const darwin = platform.os === "darwin";
   const lib: Libc = {
     runtime,
@@ -207,6 +218,41 @@ export function bindLibc(
       const r = write!(fd, b, l);
       return r < 0 ? -readErrno() : r;
     },
+    recv: (fd, b, l, f) => {
+      const r = recv!(fd, b, l, f);
+      return r < 0 ? -readErrno() : r;
+    },
+    send: (fd, b, l, f) => {
+      const r = send!(fd, b, l, f);
+      return r < 0 ? -readErrno() : r;
+    },
+    pread: (fd, b, l, o) => {
+      const r = pread!(fd, b, l, o);
+      return r < 0 ? -readErrno() : r;
+    },
+    pwrite: (fd, b, l, o) => {
+      const r = pwrite!(fd, b, l, o);
+      return r < 0 ? -readErrno() : r;
+    },
+    lseek: (fd, o, w) => {
+      // off_t comes back as a BigInt in Bun (and in Deno past 2^53).
+      const r = Number(lseek!(fd, o, w));
+      return r < 0 ? -readErrno() : r;
+    },
+    ftruncate: (fd, l) => {
+      const r = ftruncate!(fd, l);
+      return r < 0 ? -readErrno() : r;
+    },
+    fstat: (fd, b) => {
+      if (typeof fstat !== "function") return -platform.errno.ENOSYS;
+      const r = fstat(fd, b);
+      return r < 0 ? -readErrno() : r;
+    },
+    memfdCreate: (name, flags) => {
+      if (typeof memfdCreate !== "function") return -platform.errno.ENOSYS;
+      const r = memfdCreate(name, flags);
+      return r < 0 ? -readErrno() : r;
+    },
     pipe: (fds, flags) => {
       const r = darwin ? pipe!(fds) : pipe!(fds, flags);
       return r < 0 ? -readErrno() : r;
@@ -224,6 +270,20 @@ export function bindLibc(
       return r < 0 ? -readErrno() : r;
     },
     getpid: () => getpid!(),
+    getenv: (name) => {
+      // Read through libc (strlen, memcpy), not the runtime's pointer view,
+      // which Deno refuses under a scoped --allow-ffi=PATH.
+      const pointer = getenv!(encoder.encode(`${name}\0`));
+      if (pointer === null || pointer === 0 || pointer === 0n) return undefined;
+      const length = Number(strlen!(pointer));
+      const bytes = new Uint8Array(length);
+      if (length > 0) copyFrom!(bytes, pointer, length);
+      return decoder.decode(bytes);
+    },
+    unsetenv: (name) => {
+      const r = unsetenv!(encoder.encode(`${name}\0`));
+      return r < 0 ? -readErrno() : r;
+    },
     schedYield: () => schedYield!(),
     epollCreate: (flags) => {
       const r = epollCreate!(flags);

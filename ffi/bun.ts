@@ -26,6 +26,7 @@ const BUN_TYPES: Record<NeutralType, string> = {
   i32: "i32",
   u32: "u32",
   usize: "u64",
+  i64: "i64",
   buffer: "ptr",
   pointer: "ptr",
   void: "void",
@@ -45,13 +46,14 @@ function loadBunFfi(): BunFfi {
 export function openBunLibc(platform: PlatformLayout): Libc {
   const ffi = loadBunFfi();
   const table: Record<string, unknown> = {};
+  const optional: Record<string, unknown> = {};
   const rename: Record<string, string> = {};
   for (const [key, spec] of Object.entries(libcSymbols(platform.os))) {
     // bun:ffi has no nonblocking calls; Bun waits in a Worker instead.
     if (spec.nonblocking || spec.denoOnly) continue;
     const name = spec.name ?? key;
     rename[name] = key;
-    table[name] = {
+    (spec.optional ? optional : table)[name] = {
       args: spec.parameters.map((t) => BUN_TYPES[t]),
       returns: BUN_TYPES[spec.result],
     };
@@ -79,10 +81,20 @@ export function openBunLibc(platform: PlatformLayout): Libc {
   // bun:ffi has no per-symbol alias, so symbols are bound by their C names.
   const symbols: Record<string, Native> = {};
   for (const [name, fn] of Object.entries(raw)) symbols[rename[name]!] = fn;
+  // bun:ffi refuses a table with a missing symbol: bind each optional one
+  // alone, and leave it out where this C library lacks it.
+  for (const [name, definition] of Object.entries(optional)) {
+    try {
+      const fn = ffi.dlopen(library, { [name]: definition }).symbols[name];
+      if (fn !== undefined) symbols[rename[name]!] = fn;
+    } catch {
+      // Absent here: the wrapper answers ENOSYS.
+    }
+  }
   const errnoPointer = symbols["errno"]!() as number;
   const read32 = ffi.read.i32;
   const ptr = ffi.ptr;
-  return bindLibc(
+  const lib = bindLibc(
     "bun",
     platform,
     symbols,
@@ -92,6 +104,19 @@ export function openBunLibc(platform: PlatformLayout): Libc {
     (view) => viewLength(view) === 0 ? 0 : ptr(view),
     (lib, epfd, _wakeFd, deliver) => bunEpollPump(lib, library, epfd, deliver),
   );
+  // Bun keeps its own copy of the environment in process.env (set and
+  // delete there do not reach the C environment): read and clear that one
+  // as well, since it is what Bun programs and node:child_process use.
+  const env = (globalThis as unknown as {
+    process: { env: Record<string, string | undefined> };
+  }).process.env;
+  const unsetC = lib.unsetenv;
+  lib.getenv = (name) => env[name];
+  lib.unsetenv = (name) => {
+    delete env[name];
+    return unsetC(name);
+  };
+  return lib;
 }
 
 interface BunWorker {

@@ -47,6 +47,7 @@ const DENO_TYPES: Record<NeutralType, string> = {
   i32: "i32",
   u32: "u32",
   usize: "usize",
+  i64: "i64",
   buffer: "buffer",
   pointer: "pointer",
   void: "void",
@@ -143,6 +144,7 @@ export function openDenoLibc(platform: PlatformLayout): Libc {
       parameters: spec.parameters.map((t) => DENO_TYPES[t]),
       result: DENO_TYPES[spec.result],
       nonblocking: spec.nonblocking ?? false,
+      optional: spec.optional ?? false,
     };
   }
   const symbols = openLibrary(

@@ -14,6 +14,7 @@ export type NeutralType =
   | "i32"
   | "u32"
   | "usize"
+  | "i64"
   | "buffer"
   | "pointer"
   | "void";
@@ -28,6 +29,11 @@ export interface SymbolSpec {
   readonly nonblocking?: boolean;
   /** Bound by the Deno adapter alone (Bun has `ptr()` and `read`). */
   readonly denoOnly?: boolean;
+  /**
+   * The C library may lack it (glibc before 2.33 has no `fstat` symbol):
+   * binding still succeeds and the wrapper answers `-ENOSYS`.
+   */
+  readonly optional?: boolean;
 }
 
 /** The symbols fdpass binds, keyed by the name the adapters expose. */
@@ -67,6 +73,13 @@ const LINUX_ONLY: SymbolTable = {
     parameters: ["usize", "i32", "buffer", "buffer", "i32"],
     result: "i32",
     name: "syscall",
+  },
+  // int memfd_create(const char *name, unsigned int flags) (glibc 2.27+)
+  memfdCreate: {
+    parameters: ["buffer", "u32"],
+    result: "i32",
+    name: "memfd_create",
+    optional: true,
   },
 };
 
@@ -123,6 +136,26 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
     read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
     // ssize_t write(int fd, const void *buf, size_t count)
     write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+    // ssize_t recv(int fd, void *buf, size_t len, int flags)
+    recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
+    // ssize_t send(int fd, const void *buf, size_t len, int flags)
+    send: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
+    // ssize_t pread(int fd, void *buf, size_t count, off_t offset)
+    pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "i32" },
+    // ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset)
+    pwrite: { parameters: ["i32", "buffer", "usize", "i64"], result: "i32" },
+    // off_t lseek(int fd, off_t offset, int whence)
+    lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
+    // int ftruncate(int fd, off_t length)
+    ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+    // int fstat(int fd, struct stat *st). macOS exports the 64-bit-inode
+    // struct as fstat64 on both CPUs (plain fstat is the old one on Intel).
+    fstat: {
+      parameters: ["i32", "buffer"],
+      result: "i32",
+      name: darwin ? "fstat64" : "fstat",
+      optional: true,
+    },
     // int pipe2(int fds[2], int flags); macOS: int pipe(int fds[2])
     pipe: darwin
       ? { parameters: ["buffer"], result: "i32" }
@@ -140,6 +173,14 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
     schedYield: { parameters: [], result: "i32", name: "sched_yield" },
     // pid_t getpid(void)
     getpid: { parameters: [], result: "i32" },
+    // char *getenv(const char *name)
+    getenv: { parameters: ["buffer"], result: "pointer" },
+    // int unsetenv(const char *name)
+    unsetenv: { parameters: ["buffer"], result: "i32" },
+    // size_t strlen(const char *s): with memcpy (copyFrom, below) reads a C
+    // string without the runtime's pointer views (Deno; Bun reads
+    // process.env instead).
+    strlen: { parameters: ["pointer"], result: "usize" },
     ...(os === "linux" ? LINUX_ONLY : {}),
     // Deno under a scoped --allow-ffi=PATH may call the library but not read
     // pointers: void *memmove(void *dest, const void *src, size_t n) with

@@ -71,6 +71,27 @@ export interface Libc {
   fcntl(fd: number, command: number, argument: number): number;
   read(fd: number, buffer: Uint8Array, length: number): number;
   write(fd: number, buffer: Uint8Array, length: number): number;
+  /** `recv(2)`: flags such as `MSG_DONTWAIT` make one call nonblocking. */
+  recv(fd: number, buffer: Uint8Array, length: number, flags: number): number;
+  /** `send(2)`, as {@linkcode Libc.recv}. */
+  send(fd: number, buffer: Uint8Array, length: number, flags: number): number;
+  /** `pread(2)`; `offset` a safe non-negative integer. */
+  pread(fd: number, buffer: Uint8Array, length: number, offset: number): number;
+  /** `pwrite(2)`; `offset` a safe non-negative integer. */
+  pwrite(
+    fd: number,
+    buffer: Uint8Array,
+    length: number,
+    offset: number,
+  ): number;
+  /** `lseek(2)`: the new offset (a safe integer), or `-errno`. */
+  lseek(fd: number, offset: number, whence: number): number;
+  /** `ftruncate(2)`; `length` a safe non-negative integer. */
+  ftruncate(fd: number, length: number): number;
+  /** `fstat(2)` into `buffer` (`platform.stat.size` bytes); `-ENOSYS` where libc lacks it. */
+  fstat(fd: number, buffer: Uint8Array): number;
+  /** Linux only: `memfd_create(2)`, NUL-terminated name; `-ENOSYS` where libc lacks it. */
+  memfdCreate(name: Uint8Array, flags: number): number;
   pipe(fds: Int32Array, flags: number): number;
   /** `struct pollfd[]` in `fds`; timeout in ms, -1 waits forever. */
   poll(fds: Uint8Array, count: number, timeout: number): number;
@@ -81,6 +102,17 @@ export interface Libc {
   /** NUL-terminated path bytes; `mode` as in chmod(2). */
   chmod(path: Uint8Array, mode: number): number;
   getpid(): number;
+  /**
+   * The environment variable `name` as this runtime's programs see it (Bun:
+   * `process.env`; Deno: the C environment, which `Deno.env` reads as well),
+   * read without asking for any permission.
+   */
+  getenv(name: string): string | undefined;
+  /**
+   * Removes `name` from the environment (and, in Bun, from `process.env`), so
+   * that child processes do not inherit it; -errno on failure.
+   */
+  unsetenv(name: string): number;
   /** Lets another runnable thread on this CPU go first. */
   schedYield(): number;
   /** Linux only (like the six below). */

@@ -15,6 +15,7 @@ import type {
   PlatformLayout,
   SockaddrUnLayout,
   SocketConstants,
+  StatLayout,
 } from "./types.ts";
 
 const MSGHDR: MsghdrLayout = {
@@ -72,6 +73,27 @@ const SHARED = {
   O_NONBLOCK: 0x4,
   POLLIN: 0x1,
   POLLOUT: 0x4,
+  PIPE_BUF: 512,
+  SEEK_SET: 0,
+  SEEK_CUR: 1,
+  SEEK_END: 2,
+  S_IFMT: 0o170000,
+  S_IFIFO: 0o010000,
+  S_IFCHR: 0o020000,
+  S_IFDIR: 0o040000,
+  S_IFBLK: 0o060000,
+  S_IFREG: 0o100000,
+  S_IFLNK: 0o120000,
+  S_IFSOCK: 0o140000,
+  MFD_CLOEXEC: 0,
+  MFD_ALLOW_SEALING: 0,
+  F_ADD_SEALS: 0,
+  F_GET_SEALS: 0,
+  F_SEAL_SEAL: 0,
+  F_SEAL_SHRINK: 0,
+  F_SEAL_GROW: 0,
+  F_SEAL_WRITE: 0,
+  F_SEAL_FUTURE_WRITE: 0,
 } as const;
 
 const DARWIN_CONSTANTS: SocketConstants = {
@@ -96,6 +118,48 @@ const FREEBSD_CONSTANTS: SocketConstants = {
   MSG_CMSG_CLOEXEC: 0x40000,
   F_DUPFD_CLOEXEC: 17,
   O_CLOEXEC: 0x00100000,
+};
+
+const f = (offset: number, size: 2 | 4 | 8) => ({ offset, size });
+
+/**
+ * macOS `struct stat64` (what `fstat64` fills; the default `struct stat` of
+ * every current SDK): 32-bit `st_dev`, 16-bit mode and link count, then the
+ * 64-bit inode.
+ */
+const DARWIN_STAT: StatLayout = {
+  size: 144,
+  dev: f(0, 4),
+  mode: f(4, 2),
+  nlink: f(6, 2),
+  ino: f(8, 8),
+  uid: f(16, 4),
+  gid: f(20, 4),
+  rdev: f(24, 4),
+  atime: 32,
+  mtime: 48,
+  ctime: 64,
+  fileSize: f(96, 8),
+  blocks: f(104, 8),
+  blksize: f(112, 4),
+};
+
+/** FreeBSD 12+ (64-bit inodes, `ino64`): the same on amd64 and arm64. */
+const FREEBSD_STAT: StatLayout = {
+  size: 224,
+  dev: f(0, 8),
+  ino: f(8, 8),
+  nlink: f(16, 8),
+  mode: f(24, 2),
+  uid: f(28, 4),
+  gid: f(32, 4),
+  rdev: f(40, 8),
+  atime: 48,
+  mtime: 64,
+  ctime: 80,
+  fileSize: f(112, 8),
+  blocks: f(120, 8),
+  blksize: f(128, 4),
 };
 
 function bsd(os: OperatingSystem, arch: Architecture): PlatformLayout {
@@ -128,6 +192,7 @@ function bsd(os: OperatingSystem, arch: Architecture): PlatformLayout {
     peerCredentials: darwin
       ? { level: 0, name: 1, size: 76, pid: -1, uid: 4, gid: 12, pidOption: 2 }
       : { level: 0, name: 1, size: 88, pid: 80, uid: 4, gid: 12, pidOption: 0 },
+    stat: darwin ? DARWIN_STAT : FREEBSD_STAT,
     constants: darwin ? DARWIN_CONSTANTS : FREEBSD_CONSTANTS,
     errno: darwin ? DARWIN_ERRNO : FREEBSD_ERRNO,
     maxFds: 253,

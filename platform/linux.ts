@@ -8,7 +8,12 @@
  */
 
 import { LINUX_ERRNO } from "./errno.ts";
-import type { Architecture, PlatformLayout, SocketConstants } from "./types.ts";
+import type {
+  Architecture,
+  PlatformLayout,
+  SocketConstants,
+  StatLayout,
+} from "./types.ts";
 
 const CONSTANTS: SocketConstants = {
   AF_UNIX: 1,
@@ -50,6 +55,27 @@ const CONSTANTS: SocketConstants = {
   O_CLOEXEC: 0o2000000,
   POLLIN: 0x1,
   POLLOUT: 0x4,
+  PIPE_BUF: 4096,
+  SEEK_SET: 0,
+  SEEK_CUR: 1,
+  SEEK_END: 2,
+  S_IFMT: 0o170000,
+  S_IFIFO: 0o010000,
+  S_IFCHR: 0o020000,
+  S_IFDIR: 0o040000,
+  S_IFBLK: 0o060000,
+  S_IFREG: 0o100000,
+  S_IFLNK: 0o120000,
+  S_IFSOCK: 0o140000,
+  MFD_CLOEXEC: 1,
+  MFD_ALLOW_SEALING: 2,
+  F_ADD_SEALS: 1033,
+  F_GET_SEALS: 1034,
+  F_SEAL_SEAL: 1,
+  F_SEAL_SHRINK: 2,
+  F_SEAL_GROW: 4,
+  F_SEAL_WRITE: 8,
+  F_SEAL_FUTURE_WRITE: 16,
 };
 
 const EPOLL = {
@@ -66,6 +92,48 @@ const EPOLL = {
   EFD_CLOEXEC: 0o2000000,
   EFD_NONBLOCK: 0o4000,
 } as const;
+
+const f = (offset: number, size: 2 | 4 | 8) => ({ offset, size });
+
+/**
+ * x86_64 keeps its own historical `struct stat` (144 bytes, 64-bit
+ * `st_nlink` before `st_mode`); aarch64 uses the generic one (128 bytes).
+ * glibc and musl pass the kernel's struct through unchanged on both.
+ */
+const STAT: Record<Architecture, StatLayout> = {
+  x86_64: {
+    size: 144,
+    dev: f(0, 8),
+    ino: f(8, 8),
+    nlink: f(16, 8),
+    mode: f(24, 4),
+    uid: f(28, 4),
+    gid: f(32, 4),
+    rdev: f(40, 8),
+    fileSize: f(48, 8),
+    blksize: f(56, 8),
+    blocks: f(64, 8),
+    atime: 72,
+    mtime: 88,
+    ctime: 104,
+  },
+  aarch64: {
+    size: 128,
+    dev: f(0, 8),
+    ino: f(8, 8),
+    mode: f(16, 4),
+    nlink: f(20, 4),
+    uid: f(24, 4),
+    gid: f(28, 4),
+    rdev: f(32, 8),
+    fileSize: f(48, 8),
+    blksize: f(56, 4),
+    blocks: f(64, 8),
+    atime: 72,
+    mtime: 88,
+    ctime: 104,
+  },
+};
 
 function linux(arch: Architecture): PlatformLayout {
   return {
@@ -133,6 +201,7 @@ function linux(arch: Architecture): PlatformLayout {
       gid: 8,
       pidOption: 0,
     },
+    stat: STAT[arch],
     constants: CONSTANTS,
     errno: LINUX_ERRNO,
     maxFds: 253,

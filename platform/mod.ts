@@ -26,7 +26,9 @@ export * from "./types.ts";
 export * from "./cmsg.ts";
 export * from "./msghdr.ts";
 export * from "./sockaddr.ts";
+export * from "./inet.ts";
 export * from "./errno.ts";
+export * from "./stat.ts";
 export * from "./linux.ts";
 export * from "./bsd.ts";
 

@@ -192,6 +192,95 @@ export interface SocketConstants {
   readonly POLLIN: number;
   /** `POLLOUT` (0 where the platform has none). */
   readonly POLLOUT: number;
+  /**
+   * `PIPE_BUF`: a pipe write of at most this many bytes is atomic, and after
+   * `POLLOUT` cannot block (4096 on Linux, 512 on macOS and FreeBSD).
+   */
+  readonly PIPE_BUF: number;
+  /** `SEEK_SET` (0 everywhere). */
+  readonly SEEK_SET: number;
+  /** `SEEK_CUR`. */
+  readonly SEEK_CUR: number;
+  /** `SEEK_END`. */
+  readonly SEEK_END: number;
+  /** `S_IFMT`: the file-type bits of `st_mode`. */
+  readonly S_IFMT: number;
+  /** `S_IFIFO`. */
+  readonly S_IFIFO: number;
+  /** `S_IFCHR`. */
+  readonly S_IFCHR: number;
+  /** `S_IFDIR`. */
+  readonly S_IFDIR: number;
+  /** `S_IFBLK`. */
+  readonly S_IFBLK: number;
+  /** `S_IFREG`. */
+  readonly S_IFREG: number;
+  /** `S_IFLNK`. */
+  readonly S_IFLNK: number;
+  /** `S_IFSOCK`. */
+  readonly S_IFSOCK: number;
+  /** `MFD_CLOEXEC` (Linux; 0 where fdpass offers no memfd). */
+  readonly MFD_CLOEXEC: number;
+  /** `MFD_ALLOW_SEALING` (Linux; 0 where fdpass offers no memfd). */
+  readonly MFD_ALLOW_SEALING: number;
+  /** `F_ADD_SEALS` (Linux; 0 where fdpass offers no memfd). */
+  readonly F_ADD_SEALS: number;
+  /** `F_GET_SEALS` (Linux; 0 where fdpass offers no memfd). */
+  readonly F_GET_SEALS: number;
+  /** `F_SEAL_SEAL` (Linux; 0 where fdpass offers no memfd). */
+  readonly F_SEAL_SEAL: number;
+  /** `F_SEAL_SHRINK` (Linux; 0 where fdpass offers no memfd). */
+  readonly F_SEAL_SHRINK: number;
+  /** `F_SEAL_GROW` (Linux; 0 where fdpass offers no memfd). */
+  readonly F_SEAL_GROW: number;
+  /** `F_SEAL_WRITE` (Linux; 0 where fdpass offers no memfd). */
+  readonly F_SEAL_WRITE: number;
+  /** `F_SEAL_FUTURE_WRITE` (Linux 5.1+; 0 where fdpass offers no memfd). */
+  readonly F_SEAL_FUTURE_WRITE: number;
+}
+
+/** Where one integer field of a struct lies: byte offset and width. */
+export interface FieldLayout {
+  /** Byte offset in the struct. */
+  readonly offset: number;
+  /** Width in bytes (little-endian; signed only where noted). */
+  readonly size: 2 | 4 | 8;
+}
+
+/**
+ * `struct stat` as the bound `fstat` fills it (macOS: `fstat64`, the
+ * 64-bit-inode struct). Times are `struct timespec`: seconds (8 bytes) at
+ * the offset, nanoseconds (8 bytes) right after.
+ */
+export interface StatLayout {
+  /** `sizeof(struct stat)`. */
+  readonly size: number;
+  /** `st_dev`. */
+  readonly dev: FieldLayout;
+  /** `st_ino`. */
+  readonly ino: FieldLayout;
+  /** `st_mode`. */
+  readonly mode: FieldLayout;
+  /** `st_nlink`. */
+  readonly nlink: FieldLayout;
+  /** `st_uid`. */
+  readonly uid: FieldLayout;
+  /** `st_gid`. */
+  readonly gid: FieldLayout;
+  /** `st_rdev`. */
+  readonly rdev: FieldLayout;
+  /** `st_size` (signed). */
+  readonly fileSize: FieldLayout;
+  /** `st_blksize`. */
+  readonly blksize: FieldLayout;
+  /** `st_blocks`. */
+  readonly blocks: FieldLayout;
+  /** Offset of `st_atim` (macOS `st_atimespec`). */
+  readonly atime: number;
+  /** Offset of `st_mtim` (macOS `st_mtimespec`). */
+  readonly mtime: number;
+  /** Offset of `st_ctim` (macOS `st_ctimespec`). */
+  readonly ctime: number;
 }
 
 /**
@@ -272,6 +361,8 @@ export interface PlatformLayout {
   readonly fileStat: FileStatLayout | null;
   /** `getsockopt` of the peer's credentials. */
   readonly peerCredentials: PeerCredentialsLayout;
+  /** `struct stat`. */
+  readonly stat: StatLayout;
   /** Socket, message, fcntl and poll constants. */
   readonly constants: SocketConstants;
   /** errno number for each name this platform defines. */

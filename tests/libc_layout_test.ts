@@ -22,6 +22,7 @@ import {
   cmsgData,
   cmsgLen,
   cmsgSpace,
+  INET_LAYOUTS,
   platformFor,
   type PlatformLayout,
 } from "../platform/mod.ts";
@@ -58,15 +59,20 @@ function probeSource(profile: PlatformLayout): string {
   return String.raw`#define _GNU_SOURCE 1
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <unistd.h>
 #if defined(__linux__)
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -129,6 +135,58 @@ int main(void) {
   OFF(struct sockaddr_un, sun_path);
   FSIZE(struct sockaddr_un, sun_path);
   SIZE(struct pollfd);
+  SIZE(struct sockaddr_storage);
+  SIZE(struct sockaddr_in);
+  OFF(struct sockaddr_in, sin_family);
+  FSIZE(struct sockaddr_in, sin_family);
+  OFF(struct sockaddr_in, sin_port);
+  OFF(struct sockaddr_in, sin_addr);
+  SIZE(struct sockaddr_in6);
+  OFF(struct sockaddr_in6, sin6_family);
+  FSIZE(struct sockaddr_in6, sin6_family);
+  OFF(struct sockaddr_in6, sin6_port);
+  OFF(struct sockaddr_in6, sin6_flowinfo);
+  OFF(struct sockaddr_in6, sin6_addr);
+  OFF(struct sockaddr_in6, sin6_scope_id);
+#if defined(__APPLE__) || defined(__FreeBSD__)
+  OFF(struct sockaddr_in, sin_len);
+  OFF(struct sockaddr_in6, sin6_len);
+#else
+  printf("offsetof struct sockaddr_in.sin_len -1\n");
+  printf("offsetof struct sockaddr_in6.sin6_len -1\n");
+#endif
+  SIZE(struct stat);
+  OFF(struct stat, st_dev);
+  FSIZE(struct stat, st_dev);
+  OFF(struct stat, st_ino);
+  FSIZE(struct stat, st_ino);
+  OFF(struct stat, st_mode);
+  FSIZE(struct stat, st_mode);
+  OFF(struct stat, st_nlink);
+  FSIZE(struct stat, st_nlink);
+  OFF(struct stat, st_uid);
+  FSIZE(struct stat, st_uid);
+  OFF(struct stat, st_gid);
+  FSIZE(struct stat, st_gid);
+  OFF(struct stat, st_rdev);
+  FSIZE(struct stat, st_rdev);
+  OFF(struct stat, st_size);
+  FSIZE(struct stat, st_size);
+  OFF(struct stat, st_blksize);
+  FSIZE(struct stat, st_blksize);
+  OFF(struct stat, st_blocks);
+  FSIZE(struct stat, st_blocks);
+#if defined(__APPLE__)
+  printf("offsetof struct stat.st_atim %zu\n", offsetof(struct stat, st_atimespec));
+  printf("offsetof struct stat.st_mtim %zu\n", offsetof(struct stat, st_mtimespec));
+  printf("offsetof struct stat.st_ctim %zu\n", offsetof(struct stat, st_ctimespec));
+#else
+  OFF(struct stat, st_atim);
+  OFF(struct stat, st_mtim);
+  OFF(struct stat, st_ctim);
+#endif
+  SIZE(struct timespec);
+  OFF(struct timespec, tv_nsec);
 #if defined(__linux__)
   SIZE(struct ucred);
   OFF(struct ucred, pid);
@@ -172,6 +230,14 @@ int main(void) {
     printf("cmsgnext %u %td\n", n, next == NULL ? (ptrdiff_t)-1 : (unsigned char *)next - control.bytes);
   }
 ${constantLines("const", [...constants, ...epoll])}
+${
+    constantLines("inet", [
+      "AF_INET",
+      "AF_INET6",
+      "SO_ACCEPTCONN",
+      "SO_REUSEADDR",
+    ])
+  }
 ${constantLines("errno", errno)}
 ${constantLines("stat", stat)}
   return 0;
@@ -408,6 +474,33 @@ test(
   },
 );
 
+test(`struct stat of ${name} equals libc's`, options, () => {
+  const s = profile().stat;
+  assert.equal(c("sizeof struct stat"), s.size);
+  const fields = [
+    ["st_dev", s.dev],
+    ["st_ino", s.ino],
+    ["st_mode", s.mode],
+    ["st_nlink", s.nlink],
+    ["st_uid", s.uid],
+    ["st_gid", s.gid],
+    ["st_rdev", s.rdev],
+    ["st_size", s.fileSize],
+    ["st_blksize", s.blksize],
+    ["st_blocks", s.blocks],
+  ] as const;
+  for (const [field, layout] of fields) {
+    assert.equal(c(`offsetof struct stat.${field}`), layout.offset, field);
+    assert.equal(c(`fieldsize struct stat.${field}`), layout.size, field);
+  }
+  assert.equal(c("offsetof struct stat.st_atim"), s.atime);
+  assert.equal(c("offsetof struct stat.st_mtim"), s.mtime);
+  assert.equal(c("offsetof struct stat.st_ctim"), s.ctime);
+  // fdpass reads seconds and nanoseconds as two 64-bit words.
+  assert.equal(c("sizeof struct timespec"), 16);
+  assert.equal(c("offsetof struct timespec.tv_nsec"), 8);
+});
+
 test(
   `constants of ${name} equal libc's (0 where libc has none)`,
   options,
@@ -474,5 +567,48 @@ test(
     assert.equal(c("stat AT_SYMLINK_NOFOLLOW"), f.AT_SYMLINK_NOFOLLOW);
     assert.equal(c("stat S_IFMT"), f.S_IFMT);
     assert.equal(c("stat S_IFSOCK"), f.S_IFSOCK);
+  },
+);
+
+test(
+  `struct sockaddr_in, sockaddr_in6 and the inet constants of ${name} equal libc's`,
+  options,
+  () => {
+    const inet = INET_LAYOUTS[profile().os];
+    assert.equal(c("sizeof struct sockaddr_storage"), inet.sockaddrStorageSize);
+    for (
+      const [struct, prefix, s] of [
+        ["sockaddr_in", "sin", inet.sockaddrIn],
+        ["sockaddr_in6", "sin6", inet.sockaddrIn6],
+      ] as const
+    ) {
+      assert.equal(c(`sizeof struct ${struct}`), s.size);
+      assert.equal(c(`offsetof struct ${struct}.${prefix}_len`), s.len);
+      assert.equal(c(`offsetof struct ${struct}.${prefix}_family`), s.family);
+      assert.equal(
+        c(`fieldsize struct ${struct}.${prefix}_family`),
+        s.familySize,
+      );
+      assert.equal(c(`offsetof struct ${struct}.${prefix}_port`), s.port);
+      assert.equal(c(`offsetof struct ${struct}.${prefix}_addr`), s.address);
+    }
+    assert.equal(
+      c("offsetof struct sockaddr_in6.sin6_flowinfo"),
+      inet.sockaddrIn6.flowInfo,
+    );
+    assert.equal(
+      c("offsetof struct sockaddr_in6.sin6_scope_id"),
+      inet.sockaddrIn6.scopeId,
+    );
+    for (
+      const key of [
+        "AF_INET",
+        "AF_INET6",
+        "SO_ACCEPTCONN",
+        "SO_REUSEADDR",
+      ] as const
+    ) {
+      assert.equal(c(`inet ${key}`), inet[key], key);
+    }
   },
 );

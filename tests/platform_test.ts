@@ -198,6 +198,106 @@ const PEER_CREDENTIALS = {
 } as const;
 
 // §2 constant table; 0 where the table says "none" or "–".
+// SEEK_* (unistd.h) and S_IF* (sys/stat.h): the same numbers on all three.
+const FILE_CONSTANTS = {
+  SEEK_SET: 0,
+  SEEK_CUR: 1,
+  SEEK_END: 2,
+  S_IFMT: 0o170000,
+  S_IFIFO: 0o010000,
+  S_IFCHR: 0o020000,
+  S_IFDIR: 0o040000,
+  S_IFBLK: 0o060000,
+  S_IFREG: 0o100000,
+  S_IFLNK: 0o120000,
+  S_IFSOCK: 0o140000,
+} as const;
+
+const NO_MEMFD = {
+  MFD_CLOEXEC: 0,
+  MFD_ALLOW_SEALING: 0,
+  F_ADD_SEALS: 0,
+  F_GET_SEALS: 0,
+  F_SEAL_SEAL: 0,
+  F_SEAL_SHRINK: 0,
+  F_SEAL_GROW: 0,
+  F_SEAL_WRITE: 0,
+  F_SEAL_FUTURE_WRITE: 0,
+} as const;
+
+/**
+ * `struct stat` as [offset, size] per field, from Linux
+ * `arch/x86/include/uapi/asm/stat.h` and `include/uapi/asm-generic/stat.h`
+ * (aarch64), xnu `bsd/sys/stat.h` (`struct stat64`) and FreeBSD 12+
+ * `sys/sys/stat.h`; times as the offset of their `struct timespec`.
+ */
+const STAT: Record<string, Record<string, unknown>> = {
+  "linux-x86_64": {
+    size: 144,
+    dev: [0, 8],
+    ino: [8, 8],
+    nlink: [16, 8],
+    mode: [24, 4],
+    uid: [28, 4],
+    gid: [32, 4],
+    rdev: [40, 8],
+    fileSize: [48, 8],
+    blksize: [56, 8],
+    blocks: [64, 8],
+    atime: 72,
+    mtime: 88,
+    ctime: 104,
+  },
+  "linux-aarch64": {
+    size: 128,
+    dev: [0, 8],
+    ino: [8, 8],
+    mode: [16, 4],
+    nlink: [20, 4],
+    uid: [24, 4],
+    gid: [28, 4],
+    rdev: [32, 8],
+    fileSize: [48, 8],
+    blksize: [56, 4],
+    blocks: [64, 8],
+    atime: 72,
+    mtime: 88,
+    ctime: 104,
+  },
+  darwin: {
+    size: 144,
+    dev: [0, 4],
+    mode: [4, 2],
+    nlink: [6, 2],
+    ino: [8, 8],
+    uid: [16, 4],
+    gid: [20, 4],
+    rdev: [24, 4],
+    atime: 32,
+    mtime: 48,
+    ctime: 64,
+    fileSize: [96, 8],
+    blocks: [104, 8],
+    blksize: [112, 4],
+  },
+  freebsd: {
+    size: 224,
+    dev: [0, 8],
+    ino: [8, 8],
+    nlink: [16, 8],
+    mode: [24, 2],
+    uid: [28, 4],
+    gid: [32, 4],
+    rdev: [40, 8],
+    atime: 48,
+    mtime: 64,
+    ctime: 80,
+    fileSize: [112, 8],
+    blocks: [120, 8],
+    blksize: [128, 4],
+  },
+};
+
 const CONSTANTS = {
   linux: {
     AF_UNIX: 1,
@@ -239,6 +339,18 @@ const CONSTANTS = {
     O_CLOEXEC: 0x80000,
     POLLIN: 0x1,
     POLLOUT: 0x4,
+    // limits.h, fcntl.h, linux/memfd.h
+    PIPE_BUF: 4096,
+    ...FILE_CONSTANTS,
+    MFD_CLOEXEC: 1,
+    MFD_ALLOW_SEALING: 2,
+    F_ADD_SEALS: 1033,
+    F_GET_SEALS: 1034,
+    F_SEAL_SEAL: 1,
+    F_SEAL_SHRINK: 2,
+    F_SEAL_GROW: 4,
+    F_SEAL_WRITE: 8,
+    F_SEAL_FUTURE_WRITE: 16,
   },
   darwin: {
     AF_UNIX: 1,
@@ -280,6 +392,10 @@ const CONSTANTS = {
     O_CLOEXEC: 0x1000000,
     POLLIN: 0x1,
     POLLOUT: 0x4,
+    // PIPE_BUF of limits.h (sys/syslimits.h); fdpass offers memfd on Linux only.
+    PIPE_BUF: 512,
+    ...FILE_CONSTANTS,
+    ...NO_MEMFD,
   },
   freebsd: {
     AF_UNIX: 1,
@@ -321,6 +437,10 @@ const CONSTANTS = {
     O_CLOEXEC: 0x100000,
     POLLIN: 0x1,
     POLLOUT: 0x4,
+    // PIPE_BUF of limits.h (sys/syslimits.h); fdpass offers memfd on Linux only.
+    PIPE_BUF: 512,
+    ...FILE_CONSTANTS,
+    ...NO_MEMFD,
   },
 } as const;
 
@@ -590,6 +710,17 @@ for (const layout of PLATFORMS) {
         { ...layout.peerCredentials },
         PEER_CREDENTIALS[family],
       );
+    });
+
+    test("struct stat has the layout of the kernel's (or libc's) header", () => {
+      const actual: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(layout.stat)) {
+        actual[key] = typeof value === "number"
+          ? value
+          : [value.offset, value.size];
+      }
+      const expected = STAT[layout.os === "linux" ? layout.name : layout.os];
+      assert.deepEqual(actual, expected);
     });
 
     test("constants match the §2 table", () => {
