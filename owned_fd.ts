@@ -210,7 +210,7 @@ export class OwnedFd implements Disposable {
   #kind = UNKNOWN;
   #reads: OperationQueue | undefined;
   #writes: OperationQueue | undefined;
-  #readable: ReadableStream<Uint8Array> | undefined;
+  #readable: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
   /** Streams taken and not yet ended; the last to end closes the descriptor. */
   #streams = 0;
@@ -397,7 +397,7 @@ export class OwnedFd implements Disposable {
    * console.log(r.closed); // true: the stream ended, so it closed r
    * ```
    */
-  get readable(): ReadableStream<Uint8Array> {
+  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
     if (this.#readable !== undefined) return this.#readable;
     this.#checkOpen("read");
     const end = this.#holdForStream();
