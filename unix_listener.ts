@@ -7,7 +7,7 @@
 import { ClosedError } from "./errors.ts";
 import { libc, systemError } from "./_system.ts";
 import { OperationQueue } from "./_queue.ts";
-import { Reactor } from "./_reactor.ts";
+import { forget, park } from "./_wait.ts";
 import { OwnedFd, takeOwnership } from "./owned_fd.ts";
 import { decodeSockaddrUn, encodeSockaddrUn } from "./platform/sockaddr.ts";
 import {
@@ -69,7 +69,6 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
   readonly path: string;
   #owned: OwnedFd;
   #accepts = new OperationQueue();
-  #reactor: Reactor | undefined;
 
   static {
     adoptListener = (fd, kind, path) => new UnixListener(fd, kind, path);
@@ -189,8 +188,7 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
       for (;;) {
         const accepted = this.#tryAccept();
         if (accepted !== undefined) return accepted;
-        this.#reactor ??= Reactor.get();
-        await this.#reactor.wait(this.#owned.fd, 0, signal);
+        await park(this.#owned.fd, 0, signal);
       }
     });
   }
@@ -235,7 +233,7 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
    */
   close(): void {
     if (this.#owned.closed) return;
-    this.#reactor?.forget(
+    forget(
       this.#owned.fd,
       new ClosedError("Cannot accept: the listener was closed"),
     );
