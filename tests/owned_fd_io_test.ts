@@ -684,6 +684,22 @@ describe("OwnedFd on regular files and memfds", () => {
     });
   });
 
+  test("offsets past 4 GiB cross the FFI whole (a sparse memfd)", async () => {
+    await noLeak(async () => {
+      using file = memfd("far");
+      const far = 2 ** 32 + 5;
+      assert.equal(await file.writeAt(encoder.encode("far"), far), 3);
+      assert.equal((await file.stat()).size, far + 3);
+      assert.equal(await file.seek(0, "end"), far + 3);
+      assert.equal(await file.seek(-3, "current"), far);
+      const back = new Uint8Array(3);
+      assert.equal(await file.readAt(back, far), 3);
+      assert.equal(decoder.decode(back), "far");
+      await file.truncate(2 ** 33);
+      assert.equal((await file.stat()).size, 2 ** 33);
+    });
+  });
+
   test("memfd() checks its arguments before creating anything", async () => {
     await noLeak(() => {
       assert.throws(() => memfd(5 as unknown as string), TypeError);
