@@ -222,9 +222,14 @@ function rest(data: Uint8Array, from: number, length: number): Uint8Array {
  * someone else's file.
  *
  * Every descriptor fdpass receives arrives as an `OwnedFd`. Deno's `node:fs`
- * refuses descriptors it did not open, so `OwnedFd` offers the basic
- * operations itself (`readSync`, `writeSync`, `dup`); in Bun, `node:fs` and
- * `Bun.file(fd)` accept `fd.fd` directly.
+ * refuses descriptors it did not open, so `OwnedFd` does the I/O itself, in
+ * both runtimes: async {@linkcode OwnedFd.read}/{@linkcode OwnedFd.write}
+ * and web streams ({@linkcode OwnedFd.readable}/{@linkcode OwnedFd.writable})
+ * that never block the event loop on pipes, sockets, ttys or eventfds;
+ * positional and metadata calls for files (`readAt`, `writeAt`, `seek`,
+ * `truncate`, `stat`); the blocking `readSync`/`writeSync`; `dup`. None of
+ * them changes `O_NONBLOCK`, which the sender of a received descriptor
+ * shares. In Bun, `node:fs` and `Bun.file(fd)` also accept `fd.fd`.
  *
  * @example Pass a pipe through a socket pair and use it on the other side
  * ```ts
