@@ -86,6 +86,46 @@ function ready(lib: Libc, fd: number, events: number): boolean {
   return r > 0;
 }
 
+/**
+ * One read or write that never blocks on a not-ready descriptor of `kind`,
+ * EINTR retried: the bytes moved, or -1 when it is not ready (`EAGAIN`,
+ * also where the sender made the description O_NONBLOCK).
+ */
+function transfer(
+  lib: Libc,
+  kind: number,
+  direction: Direction,
+  fd: number,
+  view: Uint8Array,
+  length: number,
+): number {
+  const c = lib.platform.constants;
+  const { EINTR, EAGAIN } = lib.platform.errno;
+  const socket = kind === SOCKET;
+  for (;;) {
+    const r = direction === READ
+      ? socket
+        ? lib.recv(fd, view, length, c.MSG_DONTWAIT)
+        : lib.read(fd, view, length)
+      : socket
+      ? lib.send(fd, view, length, c.MSG_DONTWAIT | c.MSG_NOSIGNAL)
+      : lib.write(fd, view, length);
+    if (r >= 0) {
+      noteTry(true);
+      return r;
+    }
+    if (-r === EAGAIN && kind !== DIRECT) {
+      noteTry(false);
+      return -1;
+    }
+    if (-r !== EINTR) {
+      throw direction === READ
+        ? systemError(-r, socket ? "recv" : "read", "Cannot read")
+        : systemError(-r, socket ? "send" : "write", "Cannot write");
+    }
+  }
+}
+
 function statBytes(lib: Libc, fd: number, action: string): Uint8Array {
   const bytes = new Uint8Array(new ArrayBuffer(lib.platform.stat.size));
   const r = lib.fstat(fd, bytes);
@@ -183,9 +223,14 @@ function rest(data: Uint8Array, from: number, length: number): Uint8Array {
  * someone else's file.
  *
  * Every descriptor fdpass receives arrives as an `OwnedFd`. Deno's `node:fs`
- * refuses descriptors it did not open, so `OwnedFd` offers the basic
- * operations itself (`readSync`, `writeSync`, `dup`); in Bun, `node:fs` and
- * `Bun.file(fd)` accept `fd.fd` directly.
+ * refuses descriptors it did not open, so `OwnedFd` does the I/O itself, in
+ * both runtimes: async {@linkcode OwnedFd.read}/{@linkcode OwnedFd.write}
+ * and web streams ({@linkcode OwnedFd.readable}/{@linkcode OwnedFd.writable})
+ * that never block the event loop on pipes, sockets, ttys or eventfds;
+ * positional and metadata calls for files (`readAt`, `writeAt`, `seek`,
+ * `truncate`, `stat`); the blocking `readSync`/`writeSync`; `dup`. None of
+ * them changes `O_NONBLOCK`, which the sender of a received descriptor
+ * shares. In Bun, `node:fs` and `Bun.file(fd)` also accept `fd.fd`.
  *
  * @example Pass a pipe through a socket pair and use it on the other side
  * ```ts
@@ -211,7 +256,7 @@ export class OwnedFd implements Disposable {
   #kind = UNKNOWN;
   #reads: OperationQueue | undefined;
   #writes: OperationQueue | undefined;
-  #readable: ReadableStream<Uint8Array> | undefined;
+  #readable: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
   /** Streams taken and not yet ended; the last to end closes the descriptor. */
   #streams = 0;
@@ -393,7 +438,7 @@ export class OwnedFd implements Disposable {
    * console.log(r.closed); // true: the stream ended, so it closed r
    * ```
    */
-  get readable(): ReadableStream<Uint8Array> {
+  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
     if (this.#readable !== undefined) return this.#readable;
     this.#checkOpen("read");
     const end = this.#holdForStream();
@@ -841,30 +886,13 @@ export class OwnedFd implements Disposable {
     const length = Math.min(checkedLength(buffer, "Cannot read"), MAX_IO);
     if (length === 0) return 0;
     const c = lib.platform.constants;
-    const { EINTR, EAGAIN } = lib.platform.errno;
     // Readiness is rechecked right before the call: an epoll event may be
     // stale, and a read on a blocking pipe with nothing in it would block.
     if (kind === POLLABLE && !ready(lib, fd, c.POLLIN)) {
       noteTry(false);
       return -1;
     }
-    for (;;) {
-      const r = kind === SOCKET
-        ? lib.recv(fd, buffer, length, c.MSG_DONTWAIT)
-        : lib.read(fd, buffer, length);
-      if (r >= 0) {
-        noteTry(true);
-        return r;
-      }
-      // EAGAIN also where the sender made the description O_NONBLOCK.
-      if (-r === EAGAIN && kind !== DIRECT) {
-        noteTry(false);
-        return -1;
-      }
-      if (-r !== EINTR) {
-        throw systemError(-r, kind === SOCKET ? "recv" : "read", "Cannot read");
-      }
-    }
+    return transfer(lib, kind, READ, fd, buffer, length);
   }
 
   async #write(
@@ -902,7 +930,6 @@ export class OwnedFd implements Disposable {
       throw new TypeError("Cannot write: the buffer shrank while written");
     }
     const c = lib.platform.constants;
-    const { EINTR, EAGAIN } = lib.platform.errno;
     let length = Math.min(total - from, MAX_IO);
     if (kind === POLLABLE) {
       if (!ready(lib, fd, c.POLLOUT)) {
@@ -920,27 +947,7 @@ export class OwnedFd implements Disposable {
       // the event loop until the reader catches up.
       length = Math.min(length, c.PIPE_BUF);
     }
-    const view = rest(data, from, total);
-    for (;;) {
-      const r = kind === SOCKET
-        ? lib.send(fd, view, length, c.MSG_DONTWAIT | c.MSG_NOSIGNAL)
-        : lib.write(fd, view, length);
-      if (r >= 0) {
-        noteTry(true);
-        return r;
-      }
-      if (-r === EAGAIN && kind !== DIRECT) {
-        noteTry(false);
-        return -1;
-      }
-      if (-r !== EINTR) {
-        throw systemError(
-          -r,
-          kind === SOCKET ? "send" : "write",
-          "Cannot write",
-        );
-      }
-    }
+    return transfer(lib, kind, WRITE, fd, rest(data, from, total), length);
   }
 
   /** Shows the number, or that it is closed. */

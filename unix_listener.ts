@@ -8,7 +8,7 @@ import { ClosedError } from "./errors.ts";
 import { acceptUntilClosed } from "./_accept.ts";
 import { libc, systemError } from "./_system.ts";
 import { OperationQueue } from "./_queue.ts";
-import { Reactor } from "./_reactor.ts";
+import { forget, park } from "./_wait.ts";
 import { OwnedFd, takeOwnership } from "./owned_fd.ts";
 import { decodeSockaddrUn, encodeSockaddrUn } from "./platform/sockaddr.ts";
 import { inspectAsString } from "./_inspect.ts";
@@ -103,7 +103,6 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
   readonly path: string;
   #owned: OwnedFd;
   #accepts = new OperationQueue();
-  #reactor: Reactor | undefined;
   #file: SocketFile | undefined;
 
   static {
@@ -231,8 +230,7 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
       for (;;) {
         const accepted = this.#tryAccept();
         if (accepted !== undefined) return accepted;
-        this.#reactor ??= Reactor.get();
-        await this.#reactor.wait(this.#owned.fd, 0, signal);
+        await park(this.#owned.fd, 0, signal);
       }
     });
   }
@@ -277,7 +275,7 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
    */
   close(): void {
     if (this.#owned.closed) return;
-    this.#reactor?.forget(
+    forget(
       this.#owned.fd,
       new ClosedError("Cannot accept: the listener was closed"),
     );
@@ -310,10 +308,7 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
    */
   release(): number {
     const fd = this.#owned.fd;
-    this.#reactor?.forget(
-      fd,
-      new ClosedError("Cannot accept: the listener was released"),
-    );
+    forget(fd, new ClosedError("Cannot accept: the listener was released"));
     this.#file = undefined;
     return this.#owned.release();
   }

@@ -8,6 +8,7 @@
  */
 
 import { DARWIN_ERRNO, FREEBSD_ERRNO } from "./errno.ts";
+import { FILE_CONSTANTS } from "./stat.ts";
 import type {
   Architecture,
   MsghdrLayout,
@@ -74,17 +75,7 @@ const SHARED = {
   POLLIN: 0x1,
   POLLOUT: 0x4,
   PIPE_BUF: 512,
-  SEEK_SET: 0,
-  SEEK_CUR: 1,
-  SEEK_END: 2,
-  S_IFMT: 0o170000,
-  S_IFIFO: 0o010000,
-  S_IFCHR: 0o020000,
-  S_IFDIR: 0o040000,
-  S_IFBLK: 0o060000,
-  S_IFREG: 0o100000,
-  S_IFLNK: 0o120000,
-  S_IFSOCK: 0o140000,
+  ...FILE_CONSTANTS,
   MFD_CLOEXEC: 0,
   MFD_ALLOW_SEALING: 0,
   F_ADD_SEALS: 0,

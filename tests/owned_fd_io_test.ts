@@ -413,7 +413,7 @@ describe("OwnedFd on sockets", () => {
       const [a, b] = socketPair();
       const mine = passed(a);
       a.close();
-      const readable = mine.readable;
+      const _readable = mine.readable; // taken: the fd stays open until it ends too
       const writer = mine.writable.getWriter();
       await writer.write(encoder.encode("request"));
       await writer.close();
@@ -681,6 +681,22 @@ describe("OwnedFd on regular files and memfds", () => {
       const text = new Uint8Array(8);
       await copy.readAt(text, 0);
       assert.equal(decoder.decode(text), "in place");
+    });
+  });
+
+  test("offsets past 4 GiB cross the FFI whole (a sparse memfd)", async () => {
+    await noLeak(async () => {
+      using file = memfd("far");
+      const far = 2 ** 32 + 5;
+      assert.equal(await file.writeAt(encoder.encode("far"), far), 3);
+      assert.equal((await file.stat()).size, far + 3);
+      assert.equal(await file.seek(0, "end"), far + 3);
+      assert.equal(await file.seek(-3, "current"), far);
+      const back = new Uint8Array(3);
+      assert.equal(await file.readAt(back, far), 3);
+      assert.equal(decoder.decode(back), "far");
+      await file.truncate(2 ** 33);
+      assert.equal((await file.stat()).size, 2 ** 33);
     });
   });
 
