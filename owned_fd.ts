@@ -508,7 +508,10 @@ export class OwnedFd implements Disposable {
     return this.#writable = new WritableStream<Uint8Array>({
       write: async (chunk, controller) => {
         try {
-          await this.write(chunk, { signal: controller.signal });
+          // `signal` is on every current WritableStreamDefaultController;
+          // some DOM typings (bun init's) do not declare it yet.
+          const { signal } = controller as { signal?: AbortSignal };
+          await this.write(chunk, signal === undefined ? {} : { signal });
         } catch (error) {
           end();
           throw error;
