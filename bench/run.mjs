@@ -26,6 +26,10 @@
 //              meanwhile, heap and RSS per waiting socket (bench/fdpass/many.ts)
 //   heap       JS heap and RSS growth per sync message over 10^6 messages
 //              (bench/fdpass/heap.ts)
+//   handoff    connections per second a front accepts on 127.0.0.1 and hands
+//              to a worker process (1 byte + the fd), which answers "ok\n"
+//              and closes; 4 client threads (bench/c/handoff_client.c) against
+//              bench/c/handoff.c and bench/fdpass/handoff.ts; p99 in µs
 //
 // Each figure is the median over repetitions of each repetition's figure
 // (the mean ns/pair of a sync run; the median or p99 RTT of a ping-pong run).
@@ -84,6 +88,8 @@ const CONFIG = QUICK
     manyReps: 1,
     manyRounds: 1000,
     heapMessages: 100000,
+    handoffReps: 1,
+    handoffConnections: 3000,
     timeoutMs: 30000,
   }
   : {
@@ -101,6 +107,8 @@ const CONFIG = QUICK
     manyReps: 3,
     manyRounds: 2000,
     heapMessages: 1000000,
+    handoffReps: 3,
+    handoffConnections: 20000,
     timeoutMs: 60000,
   };
 
@@ -194,12 +202,22 @@ function describeFailure(r) {
 
 function build() {
   mkdirSync(BUILD, { recursive: true });
-  for (const name of ["sync", "echo_server", "pp_client"]) {
+  for (
+    const name of [
+      "sync",
+      "echo_server",
+      "pp_client",
+      "handoff",
+      "handoff_client",
+    ]
+  ) {
     const src = join(BENCH, "c", `${name}.c`);
     const out = join(BUILD, name);
-    const r = spawnSync(CC, ["-O2", "-Wall", "-Wextra", "-o", out, src], {
-      encoding: "utf8",
-    });
+    const r = spawnSync(
+      CC,
+      ["-O2", "-Wall", "-Wextra", "-pthread", "-o", out, src],
+      { encoding: "utf8" },
+    );
     if (r.status !== 0) {
       throw new Error(`gcc failed for ${src}:\n${r.stderr || r.error}`);
     }
@@ -925,6 +943,109 @@ async function runHeap(rows) {
   }
 }
 
+// ------------------------------------------------------------- handoff
+
+const HANDOFF_THREADS = 4;
+
+// The fronts of the connection-handoff case: each accepts TCP connections on
+// 127.0.0.1 and hands them to a worker process that answers "ok\n".
+function handoffImpls() {
+  const script = join(BENCH, "fdpass", "handoff.ts");
+  const fdpass = (runtime, name) => {
+    const base = runtime === "bun" ? [BUN, []] : [DENO, ["run", "--allow-ffi"]];
+    return {
+      name,
+      front: (tag) => [base[0], [...base[1], script, "front", tag]],
+      worker: (tag) => [base[0], [...base[1], script, "worker", tag]],
+      skip: fdpassMissing ?? missing(base[0], runtime),
+    };
+  };
+  return [
+    { name: "C", front: () => [join(BUILD, "handoff"), []], worker: null },
+    fdpass("bun", "fdpass Bun"),
+    fdpass("deno", "fdpass Deno"),
+  ];
+}
+
+// Starts the front (and its worker), waits for "ready <port>", runs the C
+// client against it and stops them. Resolves { out } or { error }.
+async function handoffOnce(impl, rep) {
+  const tag = `fdpass-bench-handoff-${process.pid}-${rep}`;
+  const children = [];
+  const start = ([cmd, args]) => {
+    const child = spawn(cmd, args, {
+      cwd: ROOT,
+      env: { ...process.env, NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(child);
+    return child;
+  };
+  try {
+    const front = start(impl.front(tag));
+    if (impl.worker) start(impl.worker(tag));
+    const port = await new Promise((resolve, reject) => {
+      let out = "";
+      let err = "";
+      const timer = setTimeout(
+        () => reject(new Error(`no "ready" line: ${err.trim().slice(-200)}`)),
+        20000,
+      );
+      front.stderr.setEncoding("utf8").on("data", (d) => (err += d));
+      front.stdout.setEncoding("utf8").on("data", (d) => {
+        out += d;
+        const m = /ready (\d+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+      front.on("close", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`front exited (${code}): ${err.trim().slice(-200)}`));
+      });
+    });
+    const r = await run(join(BUILD, "handoff_client"), [
+      port,
+      String(CONFIG.handoffConnections),
+      String(HANDOFF_THREADS),
+    ]);
+    if (r.code !== 0 || r.timedOut) return { error: describeFailure(r) };
+    return { out: lastJsonLine(r.stdout) };
+  } catch (e) {
+    return { error: String(e.message ?? e) };
+  } finally {
+    for (const child of children) child.kill("SIGKILL");
+  }
+}
+
+async function runHandoff(rows) {
+  const impls = handoffImpls();
+  let rep = 0;
+  const slots = await repeat(
+    "handoff",
+    impls,
+    CONFIG.handoffReps,
+    (impl) => handoffOnce(impl, rep++),
+  );
+  for (const impl of impls) {
+    const row = fdpassRow(
+      "handoff",
+      `connection handoff, ${HANDOFF_THREADS} client threads`,
+      "conn/s",
+      impl,
+      slots.get(impl.name),
+      {
+        value: (o) => o.conn_per_s,
+        digits: 0,
+        detail: (o) => ({ p50us: o.p50_us, p99us: o.p99_us }),
+      },
+    );
+    row.baseline = impl.name === "C";
+    rows.push(row);
+  }
+}
+
 // ------------------------------------------------------------------ output
 
 function addRatios(rows) {
@@ -1115,6 +1236,8 @@ async function main() {
   await runMany(rows);
   log("heap cases:");
   await runHeap(rows);
+  log("connection handoff cases:");
+  await runHandoff(rows);
   addRatios(rows);
   addFloorRatios(rows);
   addTargets(rows);
