@@ -63,10 +63,16 @@ let spinning = 0;
 /** The reactor, once anything has waited in it. */
 let reactor: Reactor | undefined;
 
+// Deno has setImmediate as a global from 2.4 on; before, a timer serves.
+const immediate: (callback: () => void) => unknown =
+  typeof setImmediate === "function"
+    ? setImmediate
+    : (callback) => setTimeout(callback, 0);
+
 function spin(signal: AbortSignal | undefined): Promise<void> {
   spinning++;
   return new Promise((resolve, reject) => {
-    setImmediate(() => {
+    immediate(() => {
       spinning--;
       if (signal?.aborted) reject(signal.reason);
       else resolve();

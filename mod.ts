@@ -36,6 +36,8 @@ export {
   type Credentials,
   type FdLike,
   type PeerCredentials,
+  type ReceiveFdOptions,
+  type ReceiveFdSyncOptions,
   type ReceiveOptions,
   type ReceiveResult,
   type ReceiveSyncOptions,
@@ -54,6 +56,7 @@ export {
   UnixListener,
 } from "./unix_listener.ts";
 export {
+  type Dup2Options,
   type IoOptions,
   OwnedFd,
   pipe,
@@ -62,6 +65,27 @@ export {
 } from "./owned_fd.ts";
 export { memfd, type MemfdOptions } from "./memfd.ts";
 export type { FileInfo, FileType } from "./platform/stat.ts";
+export {
+  Connection,
+  connectTcp,
+  type ConnectTcpOptions,
+} from "./connection.ts";
+export {
+  listenTcp,
+  type ListenTcpOptions,
+  type StreamAcceptOptions,
+  StreamListener,
+} from "./stream_listener.ts";
+export {
+  type ListenFd,
+  listenFds,
+  type ListenFdsOptions,
+} from "./listen_fds.ts";
+export type {
+  InetSocketAddress,
+  SocketAddress,
+  UnixSocketAddress,
+} from "./platform/inet.ts";
 export {
   Channel,
   type ChannelOptions,

@@ -6,6 +6,7 @@
 
 import { ClosedError } from "./errors.ts";
 import { type Libc, libc, systemError } from "./_system.ts";
+import { inspectAsString } from "./_inspect.ts";
 import { OperationQueue } from "./_queue.ts";
 import { type Direction, forget, noteTry, waitReady } from "./_wait.ts";
 import {
@@ -311,12 +312,10 @@ export class OwnedFd implements Disposable {
    * end of file. Blocks if the descriptor is a blocking pipe or socket.
    */
   readSync(buffer: Uint8Array): number {
-    if (!(buffer instanceof Uint8Array)) {
-      throw new TypeError("Cannot read: expected a Uint8Array");
-    }
+    // The engine's own length: a shadowed byteLength must not size the read.
+    const length = Math.min(checkedLength(buffer, "Cannot read"), MAX_IO);
     const lib = libc();
     const EINTR = lib.platform.errno.EINTR;
-    const length = Math.min(buffer.byteLength, MAX_IO);
     for (;;) {
       const r = lib.read(this.fd, buffer, length);
       if (r >= 0) return r;
@@ -326,12 +325,9 @@ export class OwnedFd implements Disposable {
 
   /** Writes bytes of `data`; returns how many were written. */
   writeSync(data: Uint8Array): number {
-    if (!(data instanceof Uint8Array)) {
-      throw new TypeError("Cannot write: expected a Uint8Array");
-    }
+    const length = Math.min(checkedLength(data, "Cannot write"), MAX_IO);
     const lib = libc();
     const EINTR = lib.platform.errno.EINTR;
-    const length = Math.min(data.byteLength, MAX_IO);
     for (;;) {
       const r = lib.write(this.fd, data, length);
       if (r >= 0) return r;
@@ -959,16 +955,99 @@ export class OwnedFd implements Disposable {
     return this.#fd < 0 ? "OwnedFd(closed)" : `OwnedFd(${this.#fd})`;
   }
 
-  /** @ignore */
-  [Symbol.for("nodejs.util.inspect.custom")](): string {
-    return this.toString();
-  }
-
-  /** @ignore */
-  [Symbol.for("Deno.customInspect")](): string {
-    return this.toString();
+  /**
+   * Duplicates the descriptor onto the number `target` and returns the
+   * owner of that number: `dup3(2)` on Linux (`dup2` and `fcntl`
+   * elsewhere). Whatever `target` referred to is closed first, in the same
+   * step; if an `OwnedFd` owns that number, `release()` it before. Whether
+   * the copy survives `exec` is stated, never defaulted: a broker puts a
+   * received socket at fd 3 with `closeOnExec: false` before starting a
+   * program that expects it there.
+   *
+   * @throws {TypeError} if `closeOnExec` is not a boolean.
+   * @throws {RangeError} if `target` is not an integer from 0 to 2^31-1, or
+   * is this descriptor's own number.
+   * @throws {SystemError} `EBADF` when `target` is beyond the process's
+   * descriptor limit.
+   * @throws {ClosedError} once closed or released.
+   *
+   * @example Put a descriptor at a number of your choosing
+   * ```ts
+   * import { pipe } from "./mod.ts";
+   *
+   * const [r, w] = pipe();
+   * using copy = w.dup2(100, { closeOnExec: true });
+   * console.log(copy.fd); // 100
+   * copy.writeSync(new Uint8Array([1]));
+   * console.log(r.readSync(new Uint8Array(1))); // 1
+   * r.close();
+   * w.close();
+   * ```
+   */
+  dup2(target: number, options: Dup2Options): OwnedFd {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("Cannot duplicate descriptor: expected options");
+    }
+    const closeOnExec = options.closeOnExec;
+    if (typeof closeOnExec !== "boolean") {
+      throw new TypeError(
+        "Cannot duplicate descriptor: closeOnExec must be true or false",
+      );
+    }
+    if (!Number.isInteger(target) || target < 0 || target > 0x7fff_ffff) {
+      throw new RangeError(
+        `Cannot duplicate descriptor: target must be an integer from 0 to 2147483647, got ${
+          String(target)
+        }`,
+      );
+    }
+    const fd = this.fd;
+    if (target === fd) {
+      throw new RangeError(
+        `Cannot duplicate descriptor: ${target} is its own number`,
+      );
+    }
+    const lib = libc();
+    const c = lib.platform.constants;
+    const { EINTR, EBUSY } = lib.platform.errno;
+    for (;;) {
+      // EBUSY: Linux caught target between allocation and install: retry.
+      const r = lib.platform.os === "linux"
+        ? lib.dup3(fd, target, closeOnExec ? c.O_CLOEXEC : 0)
+        : lib.dup2(fd, target);
+      if (r === -EINTR || r === -EBUSY) continue;
+      if (r < 0) {
+        throw systemError(
+          -r,
+          lib.platform.os === "linux" ? "dup3" : "dup2",
+          "Cannot duplicate descriptor",
+        );
+      }
+      break;
+    }
+    const copy = new OwnedFd(target);
+    if (lib.platform.os !== "linux" && closeOnExec) {
+      // dup2 leaves the copy inheritable; not atomic where dup3 is missing.
+      const r = lib.fcntl(target, c.F_SETFD, c.FD_CLOEXEC);
+      if (r < 0) {
+        copy.close();
+        throw systemError(-r, "fcntl", "Cannot duplicate descriptor");
+      }
+    }
+    return copy;
   }
 }
+
+/** Options for {@linkcode OwnedFd.dup2}. */
+export interface Dup2Options {
+  /**
+   * `true`: the copy is closed when this process execs another program;
+   * `false`: that program inherits it at the target number.
+   */
+  closeOnExec: boolean;
+}
+
+inspectAsString(OwnedFd.prototype);
 
 /**
  * @internal Moves `fd` into a new {@linkcode OwnedFd}: an `OwnedFd` gives

@@ -50,12 +50,14 @@ const SHARED = {
   SOL_SOCKET: 0xffff,
   SCM_RIGHTS: 1,
   SCM_CREDENTIALS: 0,
+  SCM_PIDFD: 0,
   SO_TYPE: 0x1008,
   SO_ERROR: 0x1007,
   SO_SNDBUF: 0x1001,
   SO_RCVBUF: 0x1002,
   SO_PASSCRED: 0,
   SO_PEERCRED: 0,
+  SO_PASSPIDFD: 0,
   MSG_PEEK: 0x2,
   MSG_CTRUNC: 0x20,
   MSG_TRUNC: 0x10,
@@ -172,6 +174,7 @@ function bsd(os: OperatingSystem, arch: Architecture): PlatformLayout {
     },
     sockaddrUn: SOCKADDR_UN,
     epollEvent: null,
+    fileStat: null,
     // LOCAL_PEERCRED at SOL_LOCAL: struct xucred { u_int cr_version; uid_t
     // cr_uid; short cr_ngroups; gid_t cr_groups[16]; } (cr_groups[0] is the
     // effective gid). FreeBSD 13+ adds `union { void *; pid_t cr_pid; }`,

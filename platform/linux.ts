@@ -26,6 +26,7 @@ const CONSTANTS: SocketConstants = {
   SOL_SOCKET: 1,
   SCM_RIGHTS: 1,
   SCM_CREDENTIALS: 2,
+  SCM_PIDFD: 4,
   SO_TYPE: 3,
   SO_ERROR: 4,
   SO_SNDBUF: 7,
@@ -33,6 +34,7 @@ const CONSTANTS: SocketConstants = {
   SO_PASSCRED: 16,
   SO_PEERCRED: 17,
   SO_PASSRIGHTS: 83,
+  SO_PASSPIDFD: 76,
   SO_NOSIGPIPE: 0,
   MSG_PEEK: 0x2,
   MSG_CTRUNC: 0x8,
@@ -167,6 +169,18 @@ function linux(arch: Architecture): PlatformLayout {
         ? { size: 12, events: 0, data: 4 }
         : { size: 16, events: 0, data: 8 }),
       ...EPOLL,
+    },
+    // The kernel's struct stat: x86_64's own, aarch64's asm-generic one.
+    fileStat: {
+      ...(arch === "x86_64"
+        ? { syscall: 262, size: 144, mode: 24 }
+        : { syscall: 79, size: 128, mode: 16 }),
+      dev: 0,
+      ino: 8,
+      AT_FDCWD: -100,
+      AT_SYMLINK_NOFOLLOW: 0x100,
+      S_IFMT: 0o170000,
+      S_IFSOCK: 0o140000,
     },
     // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
     peerCredentials: {

@@ -26,6 +26,7 @@ export * from "./types.ts";
 export * from "./cmsg.ts";
 export * from "./msghdr.ts";
 export * from "./sockaddr.ts";
+export * from "./inet.ts";
 export * from "./errno.ts";
 export * from "./stat.ts";
 export * from "./linux.ts";

@@ -191,3 +191,31 @@ export function available(command: string, args: readonly string[]): boolean {
 export function inodeOf(fd: number): string {
   return readlinkSync(`/proc/self/fd/${fd}`);
 }
+
+/**
+ * Makes sure `systemd-socket-activate` (Debian package `systemd`) is here,
+ * installing it with apt-get as root when missing. Returns `false` when it
+ * runs, else the reason to skip (also printed).
+ */
+export function socketActivateMissing(): string | false {
+  if (available("systemd-socket-activate", ["--version"])) return false;
+  if (process.getuid?.() !== 0 || !available("apt-get", ["--version"])) {
+    const reason =
+      "systemd-socket-activate is missing (install Debian's systemd package as root)";
+    console.log(`skipped: ${reason}`);
+    return reason;
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const install = ["install", "-y", "--no-install-recommends", "systemd"];
+  let result = spawnSync("apt-get", install, { env, encoding: "utf8" });
+  if (result.status !== 0) {
+    spawnSync("apt-get", ["update"], { env, encoding: "utf8" });
+    result = spawnSync("apt-get", install, { env, encoding: "utf8" });
+  }
+  if (available("systemd-socket-activate", ["--version"])) return false;
+  const reason = `apt-get could not install systemd: ${
+    (result.stderr ?? "").trim().split("\n").pop()
+  }`;
+  console.log(`skipped: ${reason}`);
+  return reason;
+}

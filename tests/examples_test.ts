@@ -14,15 +14,24 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { bind, type OwnedFd, SystemError, type UnixSocket } from "../mod.ts";
+import {
+  bind,
+  connectTcp,
+  listenTcp,
+  type OwnedFd,
+  SystemError,
+  type UnixSocket,
+} from "../mod.ts";
 import {
   abstractName,
+  available,
   BIN,
   noLeak,
   ROOT,
   run,
   type RunResult,
   RUNTIME,
+  socketActivateMissing,
 } from "./_helpers.ts";
 
 const LONG = { timeout: 180_000 };
@@ -43,6 +52,19 @@ function capture(text: string, pattern: RegExp): string {
   const match = pattern.exec(text);
   assert.ok(match?.[1] !== undefined, `${pattern} not in:\n${text}`);
   return match[1];
+}
+
+/** `deno run` with what the examples' fronts and drivers need. */
+function denoRun(script: string, ...args: string[]): string[] {
+  return [
+    "run",
+    "--allow-ffi",
+    "--allow-run",
+    "--allow-env",
+    "--no-prompt",
+    join(ROOT, script),
+    ...args,
+  ];
 }
 
 test(
@@ -122,14 +144,7 @@ for (const front of ["bun", "deno"] as const) {
         const script = join(ROOT, "examples/handoff/front.ts");
         const result = front === "bun"
           ? await run(BIN.bun, [script], TIMEOUT)
-          : await run(BIN.deno, [
-            "run",
-            "--allow-ffi",
-            "--allow-run",
-            "--allow-env",
-            "--no-prompt",
-            script,
-          ], TIMEOUT);
+          : await run(BIN.deno, denoRun("examples/handoff/front.ts"), TIMEOUT);
         const out = expectSuccess(result);
         const frontPid = capture(out, /front pid (\d+)/);
         const workers = new Map<string, string>();
@@ -314,4 +329,235 @@ for (const runtime of ["bun", "deno"] as const) {
       },
     );
   }
+}
+
+// --- Using what you receive: TCP handoff, zero downtime, socket activation -----
+
+/** A child whose stdout is watched line by line while it runs. */
+interface Watched {
+  /** Resolves with the first capture of `pattern` in stdout. */
+  waitFor(pattern: RegExp): Promise<string>;
+  done: Promise<RunResult>;
+  pid: number;
+}
+
+function startWatched(command: string, args: readonly string[]): Watched {
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  const waiters: { pattern: RegExp; resolve: (s: string) => void }[] = [];
+  const check = (): void => {
+    for (const waiter of [...waiters]) {
+      const match = waiter.pattern.exec(stdout);
+      if (match?.[1] === undefined) continue;
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve(match[1]);
+    }
+  };
+  child.stdout!.setEncoding("utf8").on("data", (s: string) => {
+    stdout += s;
+    check();
+  });
+  child.stderr!.setEncoding("utf8").on("data", (s: string) => stderr += s);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const done = new Promise<RunResult>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return {
+    pid: child.pid!,
+    done,
+    waitFor: (pattern) =>
+      new Promise<string>((resolve, reject) => {
+        waiters.push({ pattern, resolve });
+        check();
+        done.then((r) =>
+          reject(
+            new Error(`exited before ${pattern}:\n${r.stdout}\n${r.stderr}`),
+          )
+        );
+      }),
+  };
+}
+
+interface HttpReply {
+  status: number;
+  length: number;
+  body: string;
+}
+
+/** `count` requests from CPython's http.client, a new connection each. */
+async function pythonRequests(
+  port: string,
+  count: number,
+): Promise<HttpReply[]> {
+  const result = await run("python3", [
+    join(ROOT, "tests/peers/http_client.py"),
+    port,
+    String(count),
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  return result.stdout.trim().split("\n").map((l) =>
+    JSON.parse(l) as HttpReply
+  );
+}
+
+const noPython = available("python3", ["--version"])
+  ? false
+  : "python3 is missing (the plain HTTP client)";
+
+for (const front of ["bun", "deno"] as const) {
+  test(
+    `tcp_handoff: a ${front} front passes accepted TCP connections to a Bun and a Deno worker, which answer CPython's http.client over readable/writable (from ${RUNTIME})`,
+    { ...LONG, skip: noPython },
+    async () => {
+      await noLeak(async () => {
+        const script = "examples/tcp_handoff/front.ts";
+        const child = front === "bun"
+          ? startWatched(BIN.bun, [join(ROOT, script), "6"])
+          : startWatched(BIN.deno, denoRun(script, "6"));
+        const port = await child.waitFor(
+          /listening on http:\/\/127\.0\.0\.1:(\d+)\//,
+        );
+        const replies = await pythonRequests(port, 6);
+        const out = expectSuccess(await child.done);
+        const workers = new Map<string, string>();
+        for (
+          const [, runtime, pid] of out.matchAll(
+            /(\w+) worker ready, pid (\d+)/g,
+          )
+        ) {
+          workers.set(pid!, runtime!);
+        }
+        assert.deepEqual([...workers.values()].sort(), ["bun", "deno"]);
+        const servedBy = new Set<string>();
+        replies.forEach((reply, i) => {
+          assert.equal(reply.status, 200);
+          assert.equal(
+            reply.length,
+            new TextEncoder().encode(reply.body).length,
+          );
+          const match = new RegExp(
+            `^GET /request/${
+              i + 1
+            }: served by the (\\w+) worker \\(pid (\\d+)\\), connection ${
+              i + 1
+            } from port \\d+\\n$`,
+          ).exec(reply.body);
+          assert.ok(match, reply.body);
+          assert.equal(workers.get(match[2]!), match[1]);
+          servedBy.add(match[2]!);
+        });
+        assert.equal(servedBy.size, 2, "both workers served connections");
+        assert.match(out, /workers exited with 0, 0/);
+      });
+    },
+  );
+}
+
+for (const driver of ["bun", "deno"] as const) {
+  test(
+    `zero_downtime: 10 hand-overs of the listening socket between Bun and Deno servers, driven from ${driver}, lose no request (from ${RUNTIME})`,
+    LONG,
+    async () => {
+      await noLeak(async () => {
+        const script = "examples/zero_downtime/restart.ts";
+        const result = driver === "bun"
+          ? await run(BIN.bun, [join(ROOT, script)], TIMEOUT)
+          : await run(BIN.deno, denoRun(script), TIMEOUT);
+        const out = expectSuccess(result);
+        const summary = capture(
+          out,
+          /(\d+ requests through 10 hand-overs: 0 failed, 0 refused; longest gap between responses [\d.]+ ms)/,
+        );
+        console.log(`[zero_downtime, ${driver} driver] ${summary}`);
+        assert.match(out, /served by 11 processes: /);
+        assert.equal(out.match(/old one exited 0/g)?.length, 10);
+        assert.match(out, /last generation stopped by SIGTERM, exited 0/);
+        // Every generation after the first took the socket from its predecessor.
+        assert.equal(
+          out.match(/\(inherited from the previous generation\)/g)?.length,
+          10,
+        );
+      });
+    },
+  );
+}
+
+const noActivate = socketActivateMissing();
+
+for (const runtime of ["bun", "deno"] as const) {
+  test(
+    `zero_downtime's server, socket-activated: systemd-socket-activate --listen=127.0.0.1:PORT starts a ${runtime} server (--allow-ffi only for Deno) that serves and stops on SIGTERM (from ${RUNTIME})`,
+    { ...LONG, skip: noActivate || noPython },
+    async () => {
+      await noLeak(async () => {
+        const server = join(ROOT, "examples/zero_downtime/server.ts");
+        const command = runtime === "bun"
+          ? [BIN.bun, server]
+          : [BIN.deno, "run", "--allow-ffi", "--no-prompt", server];
+        let port = "";
+        let child: Watched | undefined;
+        for (let attempt = 0; attempt < 3; attempt++) {
+          // Free a moment ago; another attempt if someone took it since.
+          const probe = listenTcp({ reuseAddress: false });
+          port = String((probe.localAddress() as { port: number }).port);
+          probe.close();
+          child = startWatched("systemd-socket-activate", [
+            `--listen=127.0.0.1:${port}`,
+            "-E",
+            "NO_COLOR=1",
+            ...command,
+          ]);
+          const started = await Promise.race([
+            child.done.then(() => false),
+            new Promise<boolean>((resolve) => {
+              const poll = setInterval(() => {
+                const probeConnection = (() => {
+                  try {
+                    return connectTcp({ port: Number(port) });
+                  } catch {
+                    return undefined;
+                  }
+                })();
+                if (probeConnection === undefined) return;
+                probeConnection.close();
+                clearInterval(poll);
+                resolve(true);
+              }, 20);
+              child!.done.then(() => clearInterval(poll));
+            }),
+          ]);
+          if (started) break;
+        }
+        // The probe connection made systemd-socket-activate exec the server
+        // (same pid); the server answered it with 400 and goes on.
+        const pid = await child!.waitFor(/"pid":(\d+)/);
+        assert.equal(Number(pid), child!.pid, "exec'd in place: LISTEN_PID");
+        const replies = await pythonRequests(port, 3);
+        replies.forEach((reply, i) => {
+          assert.equal(reply.status, 200);
+          assert.equal(
+            reply.body,
+            `/request/${i + 1} served by ${runtime} pid ${pid}\n`,
+          );
+        });
+        process.kill(child!.pid, "SIGTERM");
+        const out = expectSuccess(await child!.done);
+        assert.match(
+          out,
+          /accepting on 127\.0\.0\.1:\d+ \(passed by systemd\)/,
+        );
+        assert.match(out, /stops accepting: SIGTERM/);
+        assert.match(out, /drained: served 3 requests, exiting/);
+      });
+    },
+  );
 }

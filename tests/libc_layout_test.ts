@@ -22,6 +22,7 @@ import {
   cmsgData,
   cmsgLen,
   cmsgSpace,
+  INET_LAYOUTS,
   platformFor,
   type PlatformLayout,
 } from "../platform/mod.ts";
@@ -48,6 +49,13 @@ function probeSource(profile: PlatformLayout): string {
     ? []
     : Object.keys(profile.epollEvent).filter((k) => /^E[A-Z_]+$/.test(k));
   const errno = Object.keys(profile.errno);
+  const stat = profile.fileStat === null ? [] : [
+    "SYS_newfstatat",
+    "AT_FDCWD",
+    "AT_SYMLINK_NOFOLLOW",
+    "S_IFMT",
+    "S_IFSOCK",
+  ];
   return String.raw`#define _GNU_SOURCE 1
 #include <errno.h>
 #include <fcntl.h>
@@ -62,10 +70,13 @@ function probeSource(profile: PlatformLayout): string {
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
 #include <unistd.h>
 #if defined(__linux__)
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #endif
 
 #define SIZE(t) printf("sizeof %s %zu\n", #t, sizeof(t))
@@ -124,6 +135,26 @@ int main(void) {
   OFF(struct sockaddr_un, sun_path);
   FSIZE(struct sockaddr_un, sun_path);
   SIZE(struct pollfd);
+  SIZE(struct sockaddr_storage);
+  SIZE(struct sockaddr_in);
+  OFF(struct sockaddr_in, sin_family);
+  FSIZE(struct sockaddr_in, sin_family);
+  OFF(struct sockaddr_in, sin_port);
+  OFF(struct sockaddr_in, sin_addr);
+  SIZE(struct sockaddr_in6);
+  OFF(struct sockaddr_in6, sin6_family);
+  FSIZE(struct sockaddr_in6, sin6_family);
+  OFF(struct sockaddr_in6, sin6_port);
+  OFF(struct sockaddr_in6, sin6_flowinfo);
+  OFF(struct sockaddr_in6, sin6_addr);
+  OFF(struct sockaddr_in6, sin6_scope_id);
+#if defined(__APPLE__) || defined(__FreeBSD__)
+  OFF(struct sockaddr_in, sin_len);
+  OFF(struct sockaddr_in6, sin6_len);
+#else
+  printf("offsetof struct sockaddr_in.sin_len -1\n");
+  printf("offsetof struct sockaddr_in6.sin6_len -1\n");
+#endif
   SIZE(struct stat);
   OFF(struct stat, st_dev);
   FSIZE(struct stat, st_dev);
@@ -164,6 +195,13 @@ int main(void) {
   SIZE(struct epoll_event);
   OFF(struct epoll_event, events);
   OFF(struct epoll_event, data);
+  SIZE(struct stat);
+  OFF(struct stat, st_dev);
+  FSIZE(struct stat, st_dev);
+  OFF(struct stat, st_ino);
+  FSIZE(struct stat, st_ino);
+  OFF(struct stat, st_mode);
+  FSIZE(struct stat, st_mode);
 #endif
 #if defined(__APPLE__) || defined(__FreeBSD__)
   SIZE(struct xucred);
@@ -192,7 +230,16 @@ int main(void) {
     printf("cmsgnext %u %td\n", n, next == NULL ? (ptrdiff_t)-1 : (unsigned char *)next - control.bytes);
   }
 ${constantLines("const", [...constants, ...epoll])}
+${
+    constantLines("inet", [
+      "AF_INET",
+      "AF_INET6",
+      "SO_ACCEPTCONN",
+      "SO_REUSEADDR",
+    ])
+  }
 ${constantLines("errno", errno)}
+${constantLines("stat", stat)}
   return 0;
 }
 `;
@@ -278,6 +325,13 @@ function profile(): PlatformLayout {
   assert.ok(layout !== null);
   return layout;
 }
+
+/** Constants that kernel headers older than the running kernel may lack. */
+const NEWER_THAN_HEADERS = new Set([
+  "SO_PASSRIGHTS",
+  "SO_PASSPIDFD",
+  "SCM_PIDFD",
+]);
 
 test(`struct msghdr of ${name} equals libc's`, options, () => {
   const m = profile().msghdr;
@@ -462,9 +516,10 @@ test(
     const wrong: string[] = [];
     for (const [key, value] of expected) {
       const text = probe.values.get(`const ${key}`);
-      // Kernel headers older than Linux 6.16 lack SO_PASSRIGHTS: they cannot
-      // refute the profile's number (platform_test checks it against §2).
-      if (text === "none" && key === "SO_PASSRIGHTS") continue;
+      // Kernel headers older than Linux 6.16 lack SO_PASSRIGHTS (6.5:
+      // SO_PASSPIDFD, SCM_PIDFD): they cannot refute the profile's number
+      // (platform_test checks it against §2).
+      if (text === "none" && NEWER_THAN_HEADERS.has(key)) continue;
       const actual = text === "none" ? 0 : Number(text);
       if (actual !== value) {
         wrong.push(
@@ -487,3 +542,73 @@ test(`errno numbers of ${name} equal libc's`, options, () => {
   }
   assert.deepEqual(wrong, []);
 });
+
+test(
+  `struct stat and the fstatat syscall of ${name} match libc's (a listener's socket file)`,
+  options,
+  () => {
+    const f = profile().fileStat;
+    if (profile().os !== "linux") {
+      assert.equal(f, null);
+      return;
+    }
+    assert.ok(f !== null);
+    // The kernel fills its own struct stat; glibc's and musl's equal it on
+    // x86_64 and aarch64, so libc's header checks the offsets.
+    assert.equal(c("sizeof struct stat"), f.size);
+    assert.equal(c("offsetof struct stat.st_dev"), f.dev);
+    assert.equal(c("fieldsize struct stat.st_dev"), 8);
+    assert.equal(c("offsetof struct stat.st_ino"), f.ino);
+    assert.equal(c("fieldsize struct stat.st_ino"), 8);
+    assert.equal(c("offsetof struct stat.st_mode"), f.mode);
+    assert.equal(c("fieldsize struct stat.st_mode"), 4);
+    assert.equal(c("stat SYS_newfstatat"), f.syscall);
+    assert.equal(c("stat AT_FDCWD"), f.AT_FDCWD);
+    assert.equal(c("stat AT_SYMLINK_NOFOLLOW"), f.AT_SYMLINK_NOFOLLOW);
+    assert.equal(c("stat S_IFMT"), f.S_IFMT);
+    assert.equal(c("stat S_IFSOCK"), f.S_IFSOCK);
+  },
+);
+
+test(
+  `struct sockaddr_in, sockaddr_in6 and the inet constants of ${name} equal libc's`,
+  options,
+  () => {
+    const inet = INET_LAYOUTS[profile().os];
+    assert.equal(c("sizeof struct sockaddr_storage"), inet.sockaddrStorageSize);
+    for (
+      const [struct, prefix, s] of [
+        ["sockaddr_in", "sin", inet.sockaddrIn],
+        ["sockaddr_in6", "sin6", inet.sockaddrIn6],
+      ] as const
+    ) {
+      assert.equal(c(`sizeof struct ${struct}`), s.size);
+      assert.equal(c(`offsetof struct ${struct}.${prefix}_len`), s.len);
+      assert.equal(c(`offsetof struct ${struct}.${prefix}_family`), s.family);
+      assert.equal(
+        c(`fieldsize struct ${struct}.${prefix}_family`),
+        s.familySize,
+      );
+      assert.equal(c(`offsetof struct ${struct}.${prefix}_port`), s.port);
+      assert.equal(c(`offsetof struct ${struct}.${prefix}_addr`), s.address);
+    }
+    assert.equal(
+      c("offsetof struct sockaddr_in6.sin6_flowinfo"),
+      inet.sockaddrIn6.flowInfo,
+    );
+    assert.equal(
+      c("offsetof struct sockaddr_in6.sin6_scope_id"),
+      inet.sockaddrIn6.scopeId,
+    );
+    for (
+      const key of [
+        "AF_INET",
+        "AF_INET6",
+        "SO_ACCEPTCONN",
+        "SO_REUSEADDR",
+      ] as const
+    ) {
+      assert.equal(c(`inet ${key}`), inet[key], key);
+    }
+  },
+);
