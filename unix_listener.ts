@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkSignal } from "./_signal.ts";
 import { ClosedError } from "./errors.ts";
 import { acceptUntilClosed } from "./_accept.ts";
 import { libc, systemError } from "./_system.ts";
@@ -20,7 +21,6 @@ import {
 } from "./_socket_file.ts";
 import {
   adoptSocket,
-  checkSignal,
   createSocketFd,
   setNoSigpipe,
   type SocketKind,
