@@ -498,8 +498,10 @@ export class OwnedFd implements Disposable {
     const end = this.#holdForStream();
     return this.#writable = new WritableStream<Uint8Array>({
       write: async (chunk, controller) => {
+        // `signal` aborts at once on `writer.abort()`; bun-types lacks it.
+        const { signal } = controller as { signal?: AbortSignal };
         try {
-          await this.write(chunk, { signal: controller.signal });
+          await this.write(chunk, signal === undefined ? {} : { signal });
         } catch (error) {
           end();
           throw error;
