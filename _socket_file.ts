@@ -30,17 +30,19 @@ export function fileAt(
   lib: Libc,
   path: Uint8Array,
 ): FileAtPath | null | undefined {
-  const layout = lib.platform.fileStat;
-  if (layout === null) return undefined;
+  if (lib.platform.fileStat === null) return undefined;
+  const layout = lib.platform.stat;
   const stat = new Uint8Array(layout.size);
   if (lib.fstatat(path, stat) < 0) return null;
+  // Linux's st_dev and st_ino are 64-bit, read whole (no Number rounding).
   const view = new DataView(stat.buffer);
-  const device = view.getBigUint64(layout.dev, true);
-  const inode = view.getBigUint64(layout.ino, true);
-  const mode = view.getUint32(layout.mode, true);
+  const device = view.getBigUint64(layout.dev.offset, true);
+  const inode = view.getBigUint64(layout.ino.offset, true);
+  const mode = view.getUint32(layout.mode.offset, true);
+  const c = lib.platform.constants;
   return {
     identity: `${device}:${inode}`,
-    socket: (mode & layout.S_IFMT) === layout.S_IFSOCK,
+    socket: (mode & c.S_IFMT) === c.S_IFSOCK,
   };
 }
 

@@ -11,10 +11,10 @@
  * @module
  */
 
+import { checkSignal } from "./_signal.ts";
 import { ClosedError, ControlMessageError } from "./errors.ts";
 import type { OwnedFd } from "./owned_fd.ts";
 import {
-  checkSignal,
   type FdLike,
   type ReceiveResult,
   SCM_MAX_FD,

@@ -8,6 +8,7 @@ import { ClosedError } from "./errors.ts";
 import { type Libc, libc, systemError } from "./_system.ts";
 import { inspectAsString } from "./_inspect.ts";
 import { OperationQueue } from "./_queue.ts";
+import { checkSignal } from "./_signal.ts";
 import { type Direction, forget, noteTry, waitReady } from "./_wait.ts";
 import {
   checkedLength,
@@ -167,22 +168,12 @@ export function sealBits(seals: unknown, lib: Libc, action: string): number {
   return bits;
 }
 
-function checkSignal(
-  options: unknown,
-  action: string,
-): AbortSignal | undefined {
+function signalOf(options: unknown, action: string): AbortSignal | undefined {
   if (options === undefined) return undefined;
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`${action}: options must be an object`);
   }
-  const signal = (options as { signal?: unknown }).signal;
-  if (signal === undefined) return undefined;
-  if (!(signal instanceof AbortSignal)) {
-    throw new TypeError(
-      `${action}: signal must be an AbortSignal (pass controller.signal, not the controller)`,
-    );
-  }
-  return signal;
+  return checkSignal((options as IoOptions).signal, action);
 }
 
 /** The result of `run()` as a promise: the call itself runs now, synchronously. */
@@ -374,7 +365,7 @@ export class OwnedFd implements Disposable {
    */
   async read(buffer: Uint8Array, options?: IoOptions): Promise<number> {
     checkedLength(buffer, "Cannot read");
-    const signal = checkSignal(options, "Cannot read");
+    const signal = signalOf(options, "Cannot read");
     this.#checkOpen("read");
     const queue = this.#reads ??= new OperationQueue();
     return await queue.run(signal, () => this.#read(buffer, signal));
@@ -407,7 +398,7 @@ export class OwnedFd implements Disposable {
    */
   async write(data: Uint8Array, options?: IoOptions): Promise<number> {
     const total = checkedLength(data, "Cannot write");
-    const signal = checkSignal(options, "Cannot write");
+    const signal = signalOf(options, "Cannot write");
     this.#checkOpen("write");
     const queue = this.#writes ??= new OperationQueue();
     return await queue.run(signal, () => this.#write(data, total, signal));
@@ -507,10 +498,9 @@ export class OwnedFd implements Disposable {
     const end = this.#holdForStream();
     return this.#writable = new WritableStream<Uint8Array>({
       write: async (chunk, controller) => {
+        // `signal` aborts at once on `writer.abort()`; bun-types lacks it.
+        const { signal } = controller as { signal?: AbortSignal };
         try {
-          // `signal` is on every current WritableStreamDefaultController;
-          // some DOM typings (bun init's) do not declare it yet.
-          const { signal } = controller as { signal?: AbortSignal };
           await this.write(chunk, signal === undefined ? {} : { signal });
         } catch (error) {
           end();

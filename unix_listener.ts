@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkSignal } from "./_signal.ts";
 import { ClosedError } from "./errors.ts";
 import { acceptUntilClosed } from "./_accept.ts";
 import { libc, systemError } from "./_system.ts";
@@ -20,7 +21,6 @@ import {
 } from "./_socket_file.ts";
 import {
   adoptSocket,
-  checkSignal,
   createSocketFd,
   setNoSigpipe,
   type SocketKind,
@@ -308,7 +308,10 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
    */
   release(): number {
     const fd = this.#owned.fd;
-    forget(fd, new ClosedError("Cannot accept: the listener was released"));
+    forget(
+      fd,
+      new ClosedError("Cannot accept: the listener was released"),
+    );
     this.#file = undefined;
     return this.#owned.release();
   }

@@ -15,6 +15,7 @@ import {
 } from "./_message.ts";
 import { OperationQueue } from "./_queue.ts";
 import { forget, maybeYield, noteTry, waitReady } from "./_wait.ts";
+import { checkSignal } from "./_signal.ts";
 import { inspectAsString } from "./_inspect.ts";
 import { OwnedFd, takeOwnership } from "./owned_fd.ts";
 import {
@@ -264,37 +265,6 @@ function checkFlag(value: unknown, name: string, action: string): boolean {
     );
   }
   return value;
-}
-
-const abortedGetter = Object.getOwnPropertyDescriptor(
-  AbortSignal.prototype,
-  "aborted",
-)?.get;
-
-/**
- * @internal `signal` after checking it really is an `AbortSignal` (its own
- * `aborted` getter accepts it), so that a controller or a look-alike passed
- * by mistake fails here, before anything happens, and never half way.
- */
-export function checkSignal(
-  signal: unknown,
-  action: string,
-): AbortSignal | undefined {
-  if (signal === undefined) return undefined;
-  let real = signal instanceof AbortSignal;
-  if (real && abortedGetter !== undefined) {
-    try {
-      abortedGetter.call(signal);
-    } catch {
-      real = false;
-    }
-  }
-  if (!real) {
-    throw new TypeError(
-      `${action}: signal must be an AbortSignal (pass controller.signal, not the controller)`,
-    );
-  }
-  return signal as AbortSignal;
 }
 
 /** `options` as an object to read options from (`undefined`/`null`: none). */

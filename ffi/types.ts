@@ -129,7 +129,7 @@ export interface Libc {
   dup3(fd: number, newfd: number, flags: number): number;
   /**
    * `fstatat(AT_FDCWD, path, stat, AT_SYMLINK_NOFOLLOW)` (Linux, through
-   * `syscall`): NUL-terminated `path`, `stat` of `platform.fileStat.size`.
+   * `syscall`): NUL-terminated `path`, `stat` of `platform.stat.size`.
    */
   fstatat(path: Uint8Array, stat: Uint8Array): number;
   /**

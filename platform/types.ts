@@ -309,30 +309,18 @@ export interface PeerCredentialsLayout {
 }
 
 /**
- * `struct stat` as `fstatat` fills it, for telling whether a path is still
- * the socket file a listener created (device and inode) and whether a path
- * holds a socket. Linux only: called through `syscall(2)`, since glibc
- * exports `fstatat` itself only from 2.33.
+ * `fstatat` through `syscall(2)`, for telling whether a path is still the
+ * socket file a listener created (device and inode) and whether a path
+ * holds a socket. Linux only: glibc exports `fstatat` itself only from
+ * 2.33. It fills the struct {@linkcode PlatformLayout.stat} describes.
  */
 export interface FileStatLayout {
   /** `SYS_newfstatat` (x86_64) or `SYS_fstatat` (aarch64). */
   readonly syscall: number;
-  /** `sizeof(struct stat)`. */
-  readonly size: number;
-  /** Offset of the 64-bit `st_dev`. */
-  readonly dev: number;
-  /** Offset of the 64-bit `st_ino`. */
-  readonly ino: number;
-  /** Offset of the 32-bit `st_mode`. */
-  readonly mode: number;
   /** `AT_FDCWD`: a relative path is resolved against the working directory. */
   readonly AT_FDCWD: number;
   /** `AT_SYMLINK_NOFOLLOW`: a link is described, not followed. */
   readonly AT_SYMLINK_NOFOLLOW: number;
-  /** `S_IFMT`: the file type bits of `st_mode`. */
-  readonly S_IFMT: number;
-  /** `S_IFSOCK`: the file type of a socket. */
-  readonly S_IFSOCK: number;
 }
 
 /** Everything fdpass needs to know about one target. */
