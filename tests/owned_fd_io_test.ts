@@ -413,7 +413,7 @@ describe("OwnedFd on sockets", () => {
       const [a, b] = socketPair();
       const mine = passed(a);
       a.close();
-      const _readable = mine.readable; // taken: the fd stays open until it ends too
+      const readable = mine.readable;
       const writer = mine.writable.getWriter();
       await writer.write(encoder.encode("request"));
       await writer.close();
