@@ -14,10 +14,19 @@
 import type { Libc } from "./ffi/types.ts";
 import { cmsgLen, cmsgSpace } from "./platform/cmsg.ts";
 import type { PlatformLayout } from "./platform/types.ts";
+import { viewLength } from "./platform/_views.ts";
 
 const MSGHDR_BYTES = 64;
 const INLINE_IOVECS = 16;
 const TWO_32 = 0x1_0000_0000;
+
+/**
+ * The most bytes one `sendmsg`/`recvmsg` moves: Linux's `MAX_RW_COUNT`
+ * (`INT_MAX` rounded down to a page). Each iovec and their total are clamped
+ * to it, so a length never needs more than 32 bits (a buffer of 4 GiB would
+ * otherwise be written as 0) and the `i32` result always holds the count.
+ */
+export const MAX_CALL_BYTES = 0x7fff_f000;
 
 /** The most iovecs one message may carry (Linux and BSD `IOV_MAX`). */
 export const MAX_IOVECS = 1024;
@@ -50,7 +59,7 @@ export class Message {
   readonly #scmRights: number;
   readonly #address: (view: ArrayBufferView) => number;
 
-  constructor(lib: Libc, iovecs = INLINE_IOVECS) {
+  constructor(lib: Libc, iovecs: number = INLINE_IOVECS) {
     const layout = lib.platform;
     const m = layout.msghdr;
     const h = layout.cmsghdr;
@@ -93,9 +102,13 @@ export class Message {
     return count <= this.#iovCapacity;
   }
 
-  /** Points the iovec at one buffer: the common case. Returns its length. */
-  setIovec(buffer: Uint8Array): number {
-    const length = buffer.byteLength;
+  /**
+   * Points the iovec at one buffer of `length` bytes (its real length, read
+   * by the caller through `platform/_views.ts`): the common case. Returns
+   * the bytes covered, at most {@linkcode MAX_CALL_BYTES}.
+   */
+  setIovec(buffer: Uint8Array, length: number): number {
+    if (length > MAX_CALL_BYTES) length = MAX_CALL_BYTES;
     this.#writeAddress(this.#iovWord, length === 0 ? 0 : this.#address(buffer));
     const u32 = this.u32;
     u32[this.#iovWord + 2] = length;
@@ -105,23 +118,35 @@ export class Message {
   }
 
   /**
-   * Points the iovecs at `buffers`, skipping the first `skip` bytes (for the
-   * rest of a partly sent stream message). Returns the bytes covered.
+   * Points the iovecs at `buffers` (checked `Uint8Array`s), skipping the
+   * first `skip` bytes (for the rest of a partly sent stream message) and
+   * covering at most `limit` bytes (clamped to {@linkcode MAX_CALL_BYTES}).
+   * Each length is read again here from the engine, so a buffer that shrank
+   * or was detached since it was checked covers only what it still holds.
+   * Returns the bytes covered.
    */
-  setIovecs(buffers: readonly Uint8Array[], skip: number): number {
+  setIovecs(
+    buffers: readonly Uint8Array[],
+    skip: number,
+    limit: number,
+  ): number {
+    if (limit > MAX_CALL_BYTES) limit = MAX_CALL_BYTES;
     const u32 = this.u32;
     let word = this.#iovWord;
     let count = 0;
     let total = 0;
-    for (const buffer of buffers) {
-      let length = buffer.byteLength;
+    const n = buffers.length;
+    for (let i = 0; i < n && total < limit; i++) {
+      const buffer = buffers[i]!;
+      let length = viewLength(buffer);
       if (skip >= length) {
         skip -= length;
         continue;
       }
-      const base = length === 0 ? 0 : this.#address(buffer) + skip;
+      const base = this.#address(buffer) + skip;
       length -= skip;
       skip = 0;
+      if (length > limit - total) length = limit - total;
       this.#writeAddress(word, base);
       u32[word + 2] = length;
       u32[word + 3] = 0;

@@ -13,11 +13,15 @@
  * 3. then the process's one epoll {@linkcode Reactor}, which costs nothing
  *    while the descriptor stays idle.
  *
+ * {@linkcode park} skips the first two steps, for waits that are long by
+ * nature (a listener waiting for a connection).
+ *
  * At most {@linkcode MAX_SPINNING} operations spin at once; the rest park in
  * the reactor straight away. The spin and yield state is process-wide, so it
  * lives here and nowhere else.
  *
- * Contract for callers (`UnixSocket`, `OwnedFd`, listeners):
+ * Contract for callers (`UnixSocket`, `UnixListener`, `OwnedFd`, and any
+ * other listener):
  * - re-check that the descriptor is still open after every wait (a spin
  *   turn does not notice `close()`; the reactor rejects at once);
  * - call {@linkcode forget} before closing (or giving away) a descriptor
@@ -59,10 +63,16 @@ let spinning = 0;
 /** The reactor, once anything has waited in it. */
 let reactor: Reactor | undefined;
 
+// Deno has setImmediate as a global from 2.4 on; before, a timer serves.
+const immediate: (callback: () => void) => unknown =
+  typeof setImmediate === "function"
+    ? setImmediate
+    : (callback) => setTimeout(callback, 0);
+
 function spin(signal: AbortSignal | undefined): Promise<void> {
   spinning++;
   return new Promise((resolve, reject) => {
-    setImmediate(() => {
+    immediate(() => {
       spinning--;
       if (signal?.aborted) reject(signal.reason);
       else resolve();
@@ -119,6 +129,19 @@ export function waitReady(
     if (attempt < YIELD_RETRIES) return undefined;
     return spin(signal);
   }
+  return park(fd, direction, signal);
+}
+
+/**
+ * Waits in the reactor straight away, without spinning: for operations
+ * whose peer is not about to answer within microseconds (accepting a
+ * connection). Rejects as {@linkcode waitReady}'s promise does.
+ */
+export function park(
+  fd: number,
+  direction: Direction,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   reactor ??= Reactor.get();
   return reactor.wait(fd, direction, signal);
 }

@@ -11,15 +11,23 @@
  * @module
  */
 
+import { checkSignal } from "./_signal.ts";
 import { ClosedError, ControlMessageError } from "./errors.ts";
 import type { OwnedFd } from "./owned_fd.ts";
 import {
   type FdLike,
   type ReceiveResult,
   SCM_MAX_FD,
+  type ShutdownHow,
   type SocketKind,
   UnixSocket,
 } from "./unix_socket.ts";
+import { checkedLength } from "./platform/_views.ts";
+
+/** "1 descriptor", "2 descriptors": messages count in words. */
+function descriptors(count: number): string {
+  return count === 1 ? "1 descriptor" : `${count} descriptors`;
+}
 
 /** Bytes of the frame header on a stream socket. */
 const HEADER_BYTES = 8;
@@ -51,7 +59,7 @@ const READ_CHUNK = 64 * 1024;
  */
 export interface Frame {
   /** The frame's bytes: a fresh copy, the caller's to keep. */
-  data: Uint8Array;
+  data: Uint8Array<ArrayBuffer>;
   /** The descriptors sent with this frame, in the order they were sent. */
   fds: OwnedFd[];
 }
@@ -230,6 +238,31 @@ function closeAll(fds: readonly OwnedFd[]): number {
   return closed;
 }
 
+/**
+ * The descriptors of `fds` as numbers, each item (and its `fd` getter) read
+ * exactly once; the socket checks the numbers.
+ */
+function fdNumbers(fds: readonly FdLike[]): readonly FdLike[] {
+  if (!Array.isArray(fds)) {
+    throw new TypeError("Cannot send a frame: fds must be an array");
+  }
+  const n = fds.length;
+  if (n > SCM_MAX_FD) {
+    throw new RangeError(
+      `Cannot send ${n} file descriptors with one frame: at most ${SCM_MAX_FD}`,
+    );
+  }
+  if (n === 0) return NO_FDS;
+  const out: FdLike[] = [];
+  for (let i = 0; i < n; i++) {
+    const item = fds[i];
+    out.push(
+      typeof item === "object" && item !== null ? item.fd : item as FdLike,
+    );
+  }
+  return out;
+}
+
 /** Waits for `previous` (which never rejects), or rejects when `signal` aborts. */
 function waitTurn(
   previous: Promise<void>,
@@ -318,6 +351,8 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
   #receiveTail: Promise<void> = Promise.resolve();
   #receiving = 0;
   #sending = 0;
+  /** The length of the frame {@linkcode Channel.#prepare} last checked. */
+  #prepared = 0;
 
   /**
    * Wraps `socket`, which the channel owns from now on.
@@ -341,7 +376,12 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     if (!(socket instanceof UnixSocket)) {
       throw new TypeError("Cannot create channel: expected a UnixSocket");
     }
-    const max = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    const max = options?.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    if (typeof max !== "number") {
+      throw new TypeError(
+        `Cannot create channel: maxFrameSize must be a number, got ${typeof max}`,
+      );
+    }
     if (!Number.isInteger(max) || max < 1 || max > MAX_FRAME_LIMIT) {
       throw new RangeError(
         `Cannot create channel: maxFrameSize must be an integer from 1 to ${MAX_FRAME_LIMIT}, got ${max}`,
@@ -395,13 +435,15 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     fds: readonly FdLike[] = NO_FDS,
     options: ChannelSendOptions = {},
   ): Promise<void> {
-    const data = this.#prepare(frame, fds, new Uint8Array(HEADER_BYTES));
+    const numbers = fdNumbers(fds);
+    const data = this.#prepare(frame, numbers, new Uint8Array(HEADER_BYTES));
+    const signal = checkSignal(options?.signal, "Cannot send a frame");
     this.#sending++;
     try {
       await this.socket.send(
         data,
-        fds,
-        options.signal === undefined ? {} : { signal: options.signal },
+        numbers,
+        signal === undefined ? {} : { signal },
       );
     } finally {
       this.#sending--;
@@ -433,9 +475,10 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
         "Cannot send a frame synchronously while an async send is writing on this stream",
       );
     }
-    const data = this.#prepare(frame, fds, this.#header);
-    const expected = this.#stream ? HEADER_BYTES + frame.byteLength : -1;
-    const sent = this.socket.sendSync(data, fds);
+    const numbers = fdNumbers(fds);
+    const data = this.#prepare(frame, numbers, this.#header);
+    const expected = this.#stream ? HEADER_BYTES + this.#prepared : -1;
+    const sent = this.socket.sendSync(data, numbers);
     if (expected >= 0 && sent !== expected) {
       // Only a socket switched to O_NONBLOCK elsewhere stops half way.
       throw new Error(
@@ -468,7 +511,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
    * ```
    */
   async receive(options: ChannelReceiveOptions = {}): Promise<Frame> {
-    const signal = options.signal;
+    const signal = checkSignal(options?.signal, "Cannot receive a frame");
     signal?.throwIfAborted();
     const previous = this.#receiveTail;
     let release!: () => void;
@@ -589,6 +632,38 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     this.#message = undefined;
   }
 
+  /**
+   * Ends reading, writing or both on the socket (`shutdown(2)`): after
+   * `"write"` the peer receives every frame already sent, then a
+   * {@linkcode FrameError} with code `"ERR_END_OF_STREAM"`. A send still
+   * pending is cut short (the peer sees `"ERR_FRAME_TRUNCATED"`): await
+   * sends first. The channel stays open until {@linkcode Channel.close}.
+   *
+   * @throws {ClosedError} once closed.
+   * @throws {TypeError} if `how` is not `"read"`, `"write"` or `"both"`.
+   *
+   * @example Tell the peer there are no more frames
+   * ```ts
+   * import { Channel, FrameError, socketPair } from "./mod.ts";
+   *
+   * const [a, b] = socketPair();
+   * using left = new Channel(a);
+   * using right = new Channel(b);
+   * left.sendSync(new Uint8Array([1, 2]));
+   * left.shutdown("write");
+   * console.log(right.receiveSync().data.length); // 2
+   * try {
+   *   right.receiveSync();
+   * } catch (error) {
+   *   if (!(error instanceof FrameError)) throw error;
+   *   console.log(error.code); // "ERR_END_OF_STREAM"
+   * }
+   * ```
+   */
+  shutdown(how: ShutdownHow = "both"): void {
+    this.socket.shutdown(how);
+  }
+
   /** Closes the channel (for `using`). */
   [Symbol.dispose](): void {
     this.close();
@@ -601,30 +676,28 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
       : `Channel(${this.kind}, fd ${this.socket.fd})`;
   }
 
+  /**
+   * Checks a frame and writes its header; `fds` are plain numbers read
+   * once, so no user code runs between the header and the send. The
+   * frame's length is left in `#prepared`.
+   */
   #prepare(
     frame: Uint8Array,
     fds: readonly FdLike[],
     header: Uint8Array,
   ): Uint8Array | Uint8Array[] {
-    if (!(frame instanceof Uint8Array)) {
-      throw new TypeError("Cannot send a frame: expected a Uint8Array");
-    }
-    if (!Array.isArray(fds)) {
-      throw new TypeError("Cannot send a frame: fds must be an array");
-    }
-    if (frame.byteLength > this.maxFrameSize) {
+    // The engine's own length: the header must announce exactly the bytes
+    // the socket will send.
+    const length = checkedLength(frame, "Cannot send a frame");
+    this.#prepared = length;
+    if (length > this.maxFrameSize) {
       throw new RangeError(
-        `Cannot send a frame of ${frame.byteLength} bytes: maxFrameSize is ${this.maxFrameSize}`,
-      );
-    }
-    if (fds.length > SCM_MAX_FD) {
-      throw new RangeError(
-        `Cannot send ${fds.length} file descriptors with one frame: at most ${SCM_MAX_FD}`,
+        `Cannot send a frame of ${length} bytes: maxFrameSize is ${this.maxFrameSize}`,
       );
     }
     if (!this.#stream) {
       if (
-        frame.byteLength === 0 && fds.length === 0 && this.kind === "seqpacket"
+        length === 0 && fds.length === 0 && this.kind === "seqpacket"
       ) {
         throw new RangeError(
           "Cannot send an empty frame without descriptors on a seqpacket socket: the peer would read it as end of stream",
@@ -633,7 +706,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
       return frame;
     }
     const view = new DataView(header.buffer, header.byteOffset, HEADER_BYTES);
-    view.setUint32(0, frame.byteLength, true);
+    view.setUint32(0, length, true);
     view.setUint16(4, fds.length, true);
     view.setUint16(6, 0, true);
     return [header, frame];
@@ -643,10 +716,9 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     const options = signal === undefined ? {} : { signal };
     if (!this.#stream) {
       const buffer = this.#messageBuffer();
-      return this.#messageFrame(
-        buffer,
-        await this.socket.receive(buffer, options),
-      );
+      const result = await this.socket.receive(buffer, options);
+      this.#checkStillOpen(result);
+      return this.#messageFrame(buffer, result);
     }
     for (;;) {
       const frame = this.#nextFrame();
@@ -658,8 +730,20 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
       } catch (error) {
         throw this.#failOn(error);
       }
+      this.#checkStillOpen(result);
       this.#ingest(result);
     }
+  }
+
+  /**
+   * A receive that completed while the channel was being closed (another
+   * handler of the same wake-up called `close()`): its buffer is gone, and
+   * its descriptors have no owner but this call.
+   */
+  #checkStillOpen(result: ReceiveResult): void {
+    if (!this.socket.closed) return;
+    closeAll(result.fds);
+    throw new ClosedError("Cannot receive a frame: the channel was closed");
   }
 
   #messageBuffer(): Uint8Array {
@@ -673,7 +757,9 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     if (result.truncated) {
       const closed = closeAll(result.fds);
       throw new FrameError(
-        `Cannot receive a frame: the message was larger than maxFrameSize (${this.maxFrameSize} bytes) and was cut; its ${closed} descriptor(s) were closed`,
+        `Cannot receive a frame: the message was larger than maxFrameSize (${this.maxFrameSize} bytes) and was cut; its ${
+          descriptors(closed)
+        } ${closed === 1 ? "was" : "were"} closed`,
         "ERR_FRAME_TOO_LARGE",
         closed,
       );
@@ -735,7 +821,9 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
       // them, or they are not coming.
       if (batch === undefined || batch.end <= frameStart) {
         this.#fail(
-          `the frame claims ${claimed} descriptors but ${fds.length} arrived with its bytes`,
+          `the frame claims ${
+            descriptors(claimed)
+          } but ${fds.length} arrived with its bytes`,
           "ERR_FRAME_FDS_MISSING",
           fds,
         );
@@ -743,8 +831,8 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
       if (fds.length + batch.fds.length > claimed) {
         this.#fail(
           `${
-            fds.length + batch.fds.length
-          } descriptors arrived with a frame that claims ${claimed}`,
+            descriptors(fds.length + batch.fds.length)
+          } arrived with a frame that claims ${claimed}`,
           "ERR_FRAME_FDS_UNCLAIMED",
           fds,
         );
@@ -757,7 +845,9 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     const next = batches[0];
     if (next !== undefined && next.end <= frameEnd) {
       this.#fail(
-        `${next.fds.length} descriptors arrived with a frame that claims ${claimed}`,
+        `${
+          descriptors(next.fds.length)
+        } arrived with a frame that claims ${claimed}`,
         "ERR_FRAME_FDS_UNCLAIMED",
         fds,
       );
@@ -835,7 +925,9 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
   #fail(reason: string, code: FrameErrorCode, taken: OwnedFd[]): never {
     const closed = closeAll(taken) + this.#drop();
     const error = new FrameError(
-      `Cannot receive a frame: ${reason}; ${closed} descriptor(s) closed, and the stream cannot be read further`,
+      `Cannot receive a frame: ${reason}; ${
+        descriptors(closed)
+      } closed, and the stream cannot be read further`,
       code,
       closed,
     );

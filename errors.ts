@@ -85,12 +85,15 @@ export class ClosedError extends Error {
 export type ControlMessageErrorCode =
   | "ERR_CONTROL_TRUNCATED"
   | "ERR_CONTROL_MALFORMED"
-  | "ERR_FDS_REFUSED";
+  | "ERR_CONTROL_UNKNOWN"
+  | "ERR_FDS_REFUSED"
+  | "ERR_FD_MISSING";
 
 /**
  * A received message carried control data fdpass could not deliver whole:
  * the control buffer was too small for the fds sent (more than `maxFds`, or no
- * free descriptor slots), or the control data was malformed. Every descriptor
+ * free descriptor slots), the control data was malformed, or it held a
+ * message fdpass does not know (and so cannot vouch carries no descriptor). Every descriptor
  * that did arrive has been closed; the socket stays usable.
  *
  * @example
@@ -110,9 +113,13 @@ export type ControlMessageErrorCode =
  */
 export class ControlMessageError extends Error {
   /**
-   * `"ERR_CONTROL_TRUNCATED"` (MSG_CTRUNC), `"ERR_CONTROL_MALFORMED"`, or
+   * `"ERR_CONTROL_TRUNCATED"` (MSG_CTRUNC), `"ERR_CONTROL_MALFORMED"`,
+   * `"ERR_CONTROL_UNKNOWN"` (a control message fdpass does not know, from
+   * an option such as `SO_TIMESTAMP` set on the socket elsewhere), or
    * `"ERR_FDS_REFUSED"` (descriptors sent to a socket set to
-   * `UnixSocket.refuseFds()`: the kernel discarded them).
+   * `UnixSocket.refuseFds()`: the kernel discarded them), or
+   * `"ERR_FD_MISSING"` (`UnixSocket.receiveFd()` got a message, or end of
+   * stream, without a descriptor).
    */
   readonly code: ControlMessageErrorCode;
   /** Data bytes the message delivered (consumed from the socket). */

@@ -36,6 +36,8 @@ export {
   type Credentials,
   type FdLike,
   type PeerCredentials,
+  type ReceiveFdOptions,
+  type ReceiveFdSyncOptions,
   type ReceiveOptions,
   type ReceiveResult,
   type ReceiveSyncOptions,
@@ -54,6 +56,7 @@ export {
   UnixListener,
 } from "./unix_listener.ts";
 export {
+  type Dup2Options,
   type IoOptions,
   OwnedFd,
   pipe,

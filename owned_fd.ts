@@ -6,7 +6,9 @@
 
 import { ClosedError } from "./errors.ts";
 import { type Libc, libc, systemError } from "./_system.ts";
+import { inspectAsString } from "./_inspect.ts";
 import { OperationQueue } from "./_queue.ts";
+import { checkSignal } from "./_signal.ts";
 import { type Direction, forget, noteTry, waitReady } from "./_wait.ts";
 import {
   checkedLength,
@@ -85,6 +87,46 @@ function ready(lib: Libc, fd: number, events: number): boolean {
   return r > 0;
 }
 
+/**
+ * One read or write that never blocks on a not-ready descriptor of `kind`,
+ * EINTR retried: the bytes moved, or -1 when it is not ready (`EAGAIN`,
+ * also where the sender made the description O_NONBLOCK).
+ */
+function transfer(
+  lib: Libc,
+  kind: number,
+  direction: Direction,
+  fd: number,
+  view: Uint8Array,
+  length: number,
+): number {
+  const c = lib.platform.constants;
+  const { EINTR, EAGAIN } = lib.platform.errno;
+  const socket = kind === SOCKET;
+  for (;;) {
+    const r = direction === READ
+      ? socket
+        ? lib.recv(fd, view, length, c.MSG_DONTWAIT)
+        : lib.read(fd, view, length)
+      : socket
+      ? lib.send(fd, view, length, c.MSG_DONTWAIT | c.MSG_NOSIGNAL)
+      : lib.write(fd, view, length);
+    if (r >= 0) {
+      noteTry(true);
+      return r;
+    }
+    if (-r === EAGAIN && kind !== DIRECT) {
+      noteTry(false);
+      return -1;
+    }
+    if (-r !== EINTR) {
+      throw direction === READ
+        ? systemError(-r, socket ? "recv" : "read", "Cannot read")
+        : systemError(-r, socket ? "send" : "write", "Cannot write");
+    }
+  }
+}
+
 function statBytes(lib: Libc, fd: number, action: string): Uint8Array {
   const bytes = new Uint8Array(new ArrayBuffer(lib.platform.stat.size));
   const r = lib.fstat(fd, bytes);
@@ -126,22 +168,12 @@ export function sealBits(seals: unknown, lib: Libc, action: string): number {
   return bits;
 }
 
-function checkSignal(
-  options: unknown,
-  action: string,
-): AbortSignal | undefined {
+function signalOf(options: unknown, action: string): AbortSignal | undefined {
   if (options === undefined) return undefined;
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`${action}: options must be an object`);
   }
-  const signal = (options as { signal?: unknown }).signal;
-  if (signal === undefined) return undefined;
-  if (!(signal instanceof AbortSignal)) {
-    throw new TypeError(
-      `${action}: signal must be an AbortSignal (pass controller.signal, not the controller)`,
-    );
-  }
-  return signal;
+  return checkSignal((options as IoOptions).signal, action);
 }
 
 /** The result of `run()` as a promise: the call itself runs now, synchronously. */
@@ -182,9 +214,14 @@ function rest(data: Uint8Array, from: number, length: number): Uint8Array {
  * someone else's file.
  *
  * Every descriptor fdpass receives arrives as an `OwnedFd`. Deno's `node:fs`
- * refuses descriptors it did not open, so `OwnedFd` offers the basic
- * operations itself (`readSync`, `writeSync`, `dup`); in Bun, `node:fs` and
- * `Bun.file(fd)` accept `fd.fd` directly.
+ * refuses descriptors it did not open, so `OwnedFd` does the I/O itself, in
+ * both runtimes: async {@linkcode OwnedFd.read}/{@linkcode OwnedFd.write}
+ * and web streams ({@linkcode OwnedFd.readable}/{@linkcode OwnedFd.writable})
+ * that never block the event loop on pipes, sockets, ttys or eventfds;
+ * positional and metadata calls for files (`readAt`, `writeAt`, `seek`,
+ * `truncate`, `stat`); the blocking `readSync`/`writeSync`; `dup`. None of
+ * them changes `O_NONBLOCK`, which the sender of a received descriptor
+ * shares. In Bun, `node:fs` and `Bun.file(fd)` also accept `fd.fd`.
  *
  * @example Pass a pipe through a socket pair and use it on the other side
  * ```ts
@@ -210,7 +247,7 @@ export class OwnedFd implements Disposable {
   #kind = UNKNOWN;
   #reads: OperationQueue | undefined;
   #writes: OperationQueue | undefined;
-  #readable: ReadableStream<Uint8Array> | undefined;
+  #readable: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
   /** Streams taken and not yet ended; the last to end closes the descriptor. */
   #streams = 0;
@@ -266,12 +303,10 @@ export class OwnedFd implements Disposable {
    * end of file. Blocks if the descriptor is a blocking pipe or socket.
    */
   readSync(buffer: Uint8Array): number {
-    if (!(buffer instanceof Uint8Array)) {
-      throw new TypeError("Cannot read: expected a Uint8Array");
-    }
+    // The engine's own length: a shadowed byteLength must not size the read.
+    const length = Math.min(checkedLength(buffer, "Cannot read"), MAX_IO);
     const lib = libc();
     const EINTR = lib.platform.errno.EINTR;
-    const length = Math.min(buffer.byteLength, MAX_IO);
     for (;;) {
       const r = lib.read(this.fd, buffer, length);
       if (r >= 0) return r;
@@ -281,12 +316,9 @@ export class OwnedFd implements Disposable {
 
   /** Writes bytes of `data`; returns how many were written. */
   writeSync(data: Uint8Array): number {
-    if (!(data instanceof Uint8Array)) {
-      throw new TypeError("Cannot write: expected a Uint8Array");
-    }
+    const length = Math.min(checkedLength(data, "Cannot write"), MAX_IO);
     const lib = libc();
     const EINTR = lib.platform.errno.EINTR;
-    const length = Math.min(data.byteLength, MAX_IO);
     for (;;) {
       const r = lib.write(this.fd, data, length);
       if (r >= 0) return r;
@@ -333,7 +365,7 @@ export class OwnedFd implements Disposable {
    */
   async read(buffer: Uint8Array, options?: IoOptions): Promise<number> {
     checkedLength(buffer, "Cannot read");
-    const signal = checkSignal(options, "Cannot read");
+    const signal = signalOf(options, "Cannot read");
     this.#checkOpen("read");
     const queue = this.#reads ??= new OperationQueue();
     return await queue.run(signal, () => this.#read(buffer, signal));
@@ -366,7 +398,7 @@ export class OwnedFd implements Disposable {
    */
   async write(data: Uint8Array, options?: IoOptions): Promise<number> {
     const total = checkedLength(data, "Cannot write");
-    const signal = checkSignal(options, "Cannot write");
+    const signal = signalOf(options, "Cannot write");
     this.#checkOpen("write");
     const queue = this.#writes ??= new OperationQueue();
     return await queue.run(signal, () => this.#write(data, total, signal));
@@ -397,7 +429,7 @@ export class OwnedFd implements Disposable {
    * console.log(r.closed); // true: the stream ended, so it closed r
    * ```
    */
-  get readable(): ReadableStream<Uint8Array> {
+  get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
     if (this.#readable !== undefined) return this.#readable;
     this.#checkOpen("read");
     const end = this.#holdForStream();
@@ -466,8 +498,10 @@ export class OwnedFd implements Disposable {
     const end = this.#holdForStream();
     return this.#writable = new WritableStream<Uint8Array>({
       write: async (chunk, controller) => {
+        // `signal` aborts at once on `writer.abort()`; bun-types lacks it.
+        const { signal } = controller as { signal?: AbortSignal };
         try {
-          await this.write(chunk, { signal: controller.signal });
+          await this.write(chunk, signal === undefined ? {} : { signal });
         } catch (error) {
           end();
           throw error;
@@ -845,30 +879,13 @@ export class OwnedFd implements Disposable {
     const length = Math.min(checkedLength(buffer, "Cannot read"), MAX_IO);
     if (length === 0) return 0;
     const c = lib.platform.constants;
-    const { EINTR, EAGAIN } = lib.platform.errno;
     // Readiness is rechecked right before the call: an epoll event may be
     // stale, and a read on a blocking pipe with nothing in it would block.
     if (kind === POLLABLE && !ready(lib, fd, c.POLLIN)) {
       noteTry(false);
       return -1;
     }
-    for (;;) {
-      const r = kind === SOCKET
-        ? lib.recv(fd, buffer, length, c.MSG_DONTWAIT)
-        : lib.read(fd, buffer, length);
-      if (r >= 0) {
-        noteTry(true);
-        return r;
-      }
-      // EAGAIN also where the sender made the description O_NONBLOCK.
-      if (-r === EAGAIN && kind !== DIRECT) {
-        noteTry(false);
-        return -1;
-      }
-      if (-r !== EINTR) {
-        throw systemError(-r, kind === SOCKET ? "recv" : "read", "Cannot read");
-      }
-    }
+    return transfer(lib, kind, READ, fd, buffer, length);
   }
 
   async #write(
@@ -906,7 +923,6 @@ export class OwnedFd implements Disposable {
       throw new TypeError("Cannot write: the buffer shrank while written");
     }
     const c = lib.platform.constants;
-    const { EINTR, EAGAIN } = lib.platform.errno;
     let length = Math.min(total - from, MAX_IO);
     if (kind === POLLABLE) {
       if (!ready(lib, fd, c.POLLOUT)) {
@@ -924,27 +940,7 @@ export class OwnedFd implements Disposable {
       // the event loop until the reader catches up.
       length = Math.min(length, c.PIPE_BUF);
     }
-    const view = rest(data, from, total);
-    for (;;) {
-      const r = kind === SOCKET
-        ? lib.send(fd, view, length, c.MSG_DONTWAIT | c.MSG_NOSIGNAL)
-        : lib.write(fd, view, length);
-      if (r >= 0) {
-        noteTry(true);
-        return r;
-      }
-      if (-r === EAGAIN && kind !== DIRECT) {
-        noteTry(false);
-        return -1;
-      }
-      if (-r !== EINTR) {
-        throw systemError(
-          -r,
-          kind === SOCKET ? "send" : "write",
-          "Cannot write",
-        );
-      }
-    }
+    return transfer(lib, kind, WRITE, fd, rest(data, from, total), length);
   }
 
   /** Shows the number, or that it is closed. */
@@ -952,16 +948,99 @@ export class OwnedFd implements Disposable {
     return this.#fd < 0 ? "OwnedFd(closed)" : `OwnedFd(${this.#fd})`;
   }
 
-  /** @ignore */
-  [Symbol.for("nodejs.util.inspect.custom")](): string {
-    return this.toString();
-  }
-
-  /** @ignore */
-  [Symbol.for("Deno.customInspect")](): string {
-    return this.toString();
+  /**
+   * Duplicates the descriptor onto the number `target` and returns the
+   * owner of that number: `dup3(2)` on Linux (`dup2` and `fcntl`
+   * elsewhere). Whatever `target` referred to is closed first, in the same
+   * step; if an `OwnedFd` owns that number, `release()` it before. Whether
+   * the copy survives `exec` is stated, never defaulted: a broker puts a
+   * received socket at fd 3 with `closeOnExec: false` before starting a
+   * program that expects it there.
+   *
+   * @throws {TypeError} if `closeOnExec` is not a boolean.
+   * @throws {RangeError} if `target` is not an integer from 0 to 2^31-1, or
+   * is this descriptor's own number.
+   * @throws {SystemError} `EBADF` when `target` is beyond the process's
+   * descriptor limit.
+   * @throws {ClosedError} once closed or released.
+   *
+   * @example Put a descriptor at a number of your choosing
+   * ```ts
+   * import { pipe } from "./mod.ts";
+   *
+   * const [r, w] = pipe();
+   * using copy = w.dup2(100, { closeOnExec: true });
+   * console.log(copy.fd); // 100
+   * copy.writeSync(new Uint8Array([1]));
+   * console.log(r.readSync(new Uint8Array(1))); // 1
+   * r.close();
+   * w.close();
+   * ```
+   */
+  dup2(target: number, options: Dup2Options): OwnedFd {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("Cannot duplicate descriptor: expected options");
+    }
+    const closeOnExec = options.closeOnExec;
+    if (typeof closeOnExec !== "boolean") {
+      throw new TypeError(
+        "Cannot duplicate descriptor: closeOnExec must be true or false",
+      );
+    }
+    if (!Number.isInteger(target) || target < 0 || target > 0x7fff_ffff) {
+      throw new RangeError(
+        `Cannot duplicate descriptor: target must be an integer from 0 to 2147483647, got ${
+          String(target)
+        }`,
+      );
+    }
+    const fd = this.fd;
+    if (target === fd) {
+      throw new RangeError(
+        `Cannot duplicate descriptor: ${target} is its own number`,
+      );
+    }
+    const lib = libc();
+    const c = lib.platform.constants;
+    const { EINTR, EBUSY } = lib.platform.errno;
+    for (;;) {
+      // EBUSY: Linux caught target between allocation and install: retry.
+      const r = lib.platform.os === "linux"
+        ? lib.dup3(fd, target, closeOnExec ? c.O_CLOEXEC : 0)
+        : lib.dup2(fd, target);
+      if (r === -EINTR || r === -EBUSY) continue;
+      if (r < 0) {
+        throw systemError(
+          -r,
+          lib.platform.os === "linux" ? "dup3" : "dup2",
+          "Cannot duplicate descriptor",
+        );
+      }
+      break;
+    }
+    const copy = new OwnedFd(target);
+    if (lib.platform.os !== "linux" && closeOnExec) {
+      // dup2 leaves the copy inheritable; not atomic where dup3 is missing.
+      const r = lib.fcntl(target, c.F_SETFD, c.FD_CLOEXEC);
+      if (r < 0) {
+        copy.close();
+        throw systemError(-r, "fcntl", "Cannot duplicate descriptor");
+      }
+    }
+    return copy;
   }
 }
+
+/** Options for {@linkcode OwnedFd.dup2}. */
+export interface Dup2Options {
+  /**
+   * `true`: the copy is closed when this process execs another program;
+   * `false`: that program inherits it at the target number.
+   */
+  closeOnExec: boolean;
+}
+
+inspectAsString(OwnedFd.prototype);
 
 /**
  * @internal Moves `fd` into a new {@linkcode OwnedFd}: an `OwnedFd` gives

@@ -4,19 +4,28 @@
  * @module
  */
 
+import { checkSignal } from "./_signal.ts";
 import { ClosedError } from "./errors.ts";
 import { acceptUntilClosed } from "./_accept.ts";
 import { libc, systemError } from "./_system.ts";
 import { OperationQueue } from "./_queue.ts";
-import { Reactor } from "./_reactor.ts";
+import { forget, park } from "./_wait.ts";
 import { OwnedFd, takeOwnership } from "./owned_fd.ts";
 import { decodeSockaddrUn, encodeSockaddrUn } from "./platform/sockaddr.ts";
+import { inspectAsString } from "./_inspect.ts";
+import {
+  cPath,
+  fileAt,
+  staleSocketFile,
+  unlinkIfSame,
+} from "./_socket_file.ts";
 import {
   adoptSocket,
   createSocketFd,
   setNoSigpipe,
   type SocketKind,
   socketKindOf,
+  socketType,
   type UnixSocket,
 } from "./unix_socket.ts";
 
@@ -40,12 +49,36 @@ export interface ListenOptions {
    * check {@linkcode UnixSocket.peerCredentials}).
    */
   mode?: number;
+  /**
+   * Remove the socket file on {@linkcode UnixListener.close} (default
+   * `true`). Only the file this `listen` created, and on Linux only while
+   * the path still names it (same device and inode): a file someone put in
+   * its place stays. macOS and FreeBSD cannot check and remove the path.
+   */
+  unlinkOnClose?: boolean;
+  /**
+   * Take the path over when it holds a stale socket (default `false`): a
+   * socket file that refuses connections (`ECONNREFUSED`: nobody listens,
+   * as after a crash) is removed and bound again. A live listener, a
+   * regular file or anything else still fails with `EADDRINUSE`. The check
+   * connects once (a live listener sees a connection that closes at once).
+   * Linux only; elsewhere the option changes nothing.
+   */
+  replaceStale?: boolean;
+}
+
+/** The socket file a listener created, to remove on close. */
+interface SocketFile {
+  readonly path: Uint8Array;
+  /** Its identity when bound, `undefined` where it cannot be read. */
+  readonly identity: string | undefined;
 }
 
 let adoptListener: (
   fd: OwnedFd,
   kind: SocketKind,
   path: string,
+  file: SocketFile | undefined,
 ) => UnixListener;
 
 /**
@@ -70,16 +103,23 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
   readonly path: string;
   #owned: OwnedFd;
   #accepts = new OperationQueue();
-  #reactor: Reactor | undefined;
+  #file: SocketFile | undefined;
 
   static {
-    adoptListener = (fd, kind, path) => new UnixListener(fd, kind, path);
+    adoptListener = (fd, kind, path, file) =>
+      new UnixListener(fd, kind, path, file);
   }
 
-  private constructor(fd: OwnedFd, kind: SocketKind, path: string) {
+  private constructor(
+    fd: OwnedFd,
+    kind: SocketKind,
+    path: string,
+    file: SocketFile | undefined,
+  ) {
     this.#owned = fd;
     this.kind = kind;
     this.path = path;
+    this.#file = file;
   }
 
   /**
@@ -98,7 +138,7 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
    *
    * const path = `\0fdpass-doc-adopt-${Date.now()}-${Math.random()}`;
    * const original = listen(path);
-   * using adopted = UnixListener.fromFd(original.fd); // hand the number over
+   * using adopted = UnixListener.fromFd(original.release()); // one owner
    * using client = connect(path);
    * using server = adopted.acceptSync();
    * console.log(adopted.path === path, server.kind); // true stream
@@ -124,7 +164,7 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
     const path = named < 0
       ? ""
       : decodeSockaddrUn(bytes, length[0]!, lib.platform);
-    return new UnixListener(owned, kind, path);
+    return new UnixListener(owned, kind, path, undefined);
   }
 
   /**
@@ -185,13 +225,12 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
    * ```
    */
   async accept(options: AcceptOptions = {}): Promise<UnixSocket> {
-    const signal = options.signal;
+    const signal = checkSignal(options?.signal, "Cannot accept");
     return await this.#accepts.run(signal, async () => {
       for (;;) {
         const accepted = this.#tryAccept();
         if (accepted !== undefined) return accepted;
-        this.#reactor ??= Reactor.get();
-        await this.#reactor.wait(this.#owned.fd, 0, signal);
+        await park(this.#owned.fd, 0, signal);
       }
     });
   }
@@ -221,16 +260,60 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
 
   /**
    * Stops listening; pending `accept` calls reject with a
-   * {@linkcode ClosedError}. The socket file stays on disk; remove it if you
-   * own the path.
+   * {@linkcode ClosedError}. Removes the socket file `listen` created,
+   * unless `unlinkOnClose: false` or the path now names another file; a
+   * listener from {@linkcode UnixListener.fromFd} never removes one.
+   *
+   * @example The path is free again once the listener is closed
+   * ```ts
+   * import { listen } from "./mod.ts";
+   *
+   * const path = `/tmp/fdpass-doc-${Date.now()}-${Math.random()}.sock`;
+   * listen(path).close();
+   * listen(path).close(); // no EADDRINUSE: the first close removed the file
+   * ```
    */
   close(): void {
     if (this.#owned.closed) return;
-    this.#reactor?.forget(
+    forget(
       this.#owned.fd,
       new ClosedError("Cannot accept: the listener was closed"),
     );
+    const file = this.#file;
+    this.#file = undefined;
+    if (file !== undefined) unlinkIfSame(libc(), file.path, file.identity);
     this.#owned.close();
+  }
+
+  /**
+   * Gives up ownership and returns the descriptor number, still listening;
+   * the caller must close it. Pending `accept` calls reject with a
+   * {@linkcode ClosedError}, the listener reads as closed, and the socket
+   * file is no longer removed on close: it belongs with the descriptor.
+   *
+   * @throws {ClosedError} once closed or released.
+   *
+   * @example Move a listener to a new owner
+   * ```ts
+   * import { connect, listen, UnixListener } from "./mod.ts";
+   *
+   * const path = `\0fdpass-doc-release-${Date.now()}-${Math.random()}`;
+   * const first = listen(path);
+   * using second = UnixListener.fromFd(first.release());
+   * console.log(first.closed); // true
+   * using client = connect(path);
+   * using server = second.acceptSync();
+   * console.log(server.kind); // "stream"
+   * ```
+   */
+  release(): number {
+    const fd = this.#owned.fd;
+    forget(
+      fd,
+      new ClosedError("Cannot accept: the listener was released"),
+    );
+    this.#file = undefined;
+    return this.#owned.release();
   }
 
   /** A connection, `undefined` when none is pending (EAGAIN). */
@@ -259,13 +342,61 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
   [Symbol.dispose](): void {
     this.close();
   }
+
+  /**
+   * Shows kind, path and descriptor, such as
+   * `UnixListener(stream, "/run/app.sock", fd 5)`.
+   *
+   * @example
+   * ```ts
+   * import { listen } from "./mod.ts";
+   *
+   * const listener = listen(`\0fdpass-doc-string-${Date.now()}`);
+   * console.log(String(listener).startsWith("UnixListener(stream, ")); // true
+   * listener.close();
+   * console.log(String(listener).endsWith(", closed)")); // true
+   * ```
+   */
+  toString(): string {
+    const path = JSON.stringify(this.path);
+    return this.closed
+      ? `UnixListener(${this.kind}, ${path}, closed)`
+      : `UnixListener(${this.kind}, ${path}, fd ${this.fd})`;
+  }
+}
+
+inspectAsString(UnixListener.prototype);
+
+/**
+ * An integer option from 0 to `max`: `TypeError` if it is not a number,
+ * `RangeError` if it is out of range, `fallback` when absent.
+ */
+function intOptionValue(
+  value: unknown,
+  fallback: number,
+  name: string,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot listen: ${name} must be a number, got ${typeof value}`,
+    );
+  }
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new RangeError(
+      `Cannot listen: ${name} must be an integer from 0 to ${max}, got ${value}`,
+    );
+  }
+  return value;
 }
 
 /**
  * Listens for connections on `path` (`"\0name"`: a Linux abstract name).
- * The socket file gets mode `0o600` unless `options.mode` says otherwise.
- * Fails with `EADDRINUSE` if the path exists: fdpass never removes a file
- * (not even a stale socket: remove it yourself when you know it is yours).
+ * The socket file gets mode `0o600` unless `options.mode` says otherwise,
+ * and is removed by {@linkcode UnixListener.close} unless
+ * `unlinkOnClose: false`. Fails with `EADDRINUSE` if the path exists; with
+ * `replaceStale: true` a socket file nobody listens on is taken over.
  *
  * @example
  * ```ts
@@ -284,47 +415,59 @@ export function listen(
   options: ListenOptions = {},
 ): UnixListener {
   const lib = libc();
+  // Each option is read once and checked before the first syscall.
   const kind = options.kind ?? "stream";
   if (kind === "dgram") {
     throw new TypeError(
       'Cannot listen on a datagram socket: use bind(path, { kind: "dgram" })',
     );
   }
-  const backlog = options.backlog ?? 128;
-  if (!Number.isInteger(backlog) || backlog < 0) {
-    throw new RangeError(
-      `Cannot listen: backlog must be a non-negative integer`,
-    );
-  }
-  const mode = options.mode ?? 0o600;
-  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
-    throw new RangeError(
-      `Cannot listen: mode must be permission bits (0 to 0o7777), got ${mode}`,
+  socketType(kind, lib.platform);
+  const backlog = intOptionValue(options.backlog, 128, "backlog", 0x7fff_ffff);
+  const mode = intOptionValue(options.mode, 0o600, "mode", 0o7777);
+  const unlinkOnClose = options.unlinkOnClose ?? true;
+  const replaceStale = options.replaceStale ?? false;
+  if (typeof unlinkOnClose !== "boolean" || typeof replaceStale !== "boolean") {
+    throw new TypeError(
+      "Cannot listen: unlinkOnClose and replaceStale must be booleans",
     );
   }
   const address = encodeSockaddrUn(path, lib.platform);
+  const file = path.startsWith("\0") ? undefined : cPath(path);
   const fd = createSocketFd(kind, lib.platform.constants.SOCK_NONBLOCK);
   let r = lib.bind(fd.fd, address.bytes, address.length);
+  if (
+    r < 0 && -r === lib.platform.errno.EADDRINUSE && replaceStale &&
+    file !== undefined
+  ) {
+    const stale = staleSocketFile(lib, file, address, kind);
+    if (stale !== undefined && unlinkIfSame(lib, file, stale)) {
+      r = lib.bind(fd.fd, address.bytes, address.length);
+    }
+  }
   if (r < 0) {
     fd.close();
     throw systemError(-r, "bind", `Cannot listen on ${JSON.stringify(path)}`);
   }
-  if (!path.startsWith("\0")) {
-    // Nobody can connect before listen(), so the umask's mode never serves.
-    r = lib.chmod(new TextEncoder().encode(`${path}\0`), mode);
-    if (r < 0) {
-      fd.close();
-      throw systemError(
-        -r,
-        "chmod",
-        `Cannot listen on ${JSON.stringify(path)}`,
-      );
+  // Recorded at once, so that close() removes this file and no other.
+  let created: SocketFile | undefined;
+  if (file !== undefined) {
+    const seen = fileAt(lib, file);
+    if (seen !== null) created = { path: file, identity: seen?.identity };
+  }
+  const fail = (errno: number, call: string): never => {
+    if (created !== undefined) {
+      unlinkIfSame(lib, created.path, created.identity);
     }
+    fd.close();
+    throw systemError(errno, call, `Cannot listen on ${JSON.stringify(path)}`);
+  };
+  if (file !== undefined) {
+    // Nobody can connect before listen(), so the umask's mode never serves.
+    r = lib.chmod(file, mode);
+    if (r < 0) fail(-r, "chmod");
   }
   r = lib.listen(fd.fd, backlog);
-  if (r < 0) {
-    fd.close();
-    throw systemError(-r, "listen", `Cannot listen on ${JSON.stringify(path)}`);
-  }
-  return adoptListener(fd, kind, path);
+  if (r < 0) fail(-r, "listen");
+  return adoptListener(fd, kind, path, unlinkOnClose ? created : undefined);
 }

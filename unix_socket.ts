@@ -7,9 +7,16 @@
 
 import { ClosedError, ControlMessageError } from "./errors.ts";
 import { type Libc, libc, systemError } from "./_system.ts";
-import { controlSpace, MAX_IOVECS, Message } from "./_message.ts";
+import {
+  controlSpace,
+  MAX_CALL_BYTES,
+  MAX_IOVECS,
+  Message,
+} from "./_message.ts";
 import { OperationQueue } from "./_queue.ts";
 import { forget, maybeYield, noteTry, waitReady } from "./_wait.ts";
+import { checkSignal } from "./_signal.ts";
+import { inspectAsString } from "./_inspect.ts";
 import { OwnedFd, takeOwnership } from "./owned_fd.ts";
 import {
   cmsgSpace,
@@ -19,6 +26,7 @@ import {
 } from "./platform/cmsg.ts";
 import { decodeSockaddrUn, encodeSockaddrUn } from "./platform/sockaddr.ts";
 import type { PlatformLayout } from "./platform/types.ts";
+import { checkedLength } from "./platform/_views.ts";
 
 /**
  * The most descriptors one message may carry: Linux's `SCM_MAX_FD`, which
@@ -72,6 +80,18 @@ export interface SendOptions {
 export interface ReceiveOptions {
   /** As in {@linkcode ReceiveSyncOptions.maxFds}: 0 to 253, default 253. */
   maxFds?: number;
+  /** Aborting rejects the receive with the signal's reason; nothing is consumed. */
+  signal?: AbortSignal;
+}
+
+/** Options for {@linkcode UnixSocket.receiveFdSync}. */
+export interface ReceiveFdSyncOptions {
+  /** Fail with `EAGAIN` instead of blocking when nothing is queued. */
+  nonblocking?: boolean;
+}
+
+/** Options for {@linkcode UnixSocket.receiveFd}. */
+export interface ReceiveFdOptions {
   /** Aborting rejects the receive with the signal's reason; nothing is consumed. */
   signal?: AbortSignal;
 }
@@ -157,17 +177,23 @@ export function socketType(kind: SocketKind, platform: PlatformLayout): number {
   }
 }
 
+/**
+ * Reads every descriptor of `fds` once, in order, into `out` (getters run
+ * here, before the socket is checked or any call is made).
+ */
 function checkFds(fds: readonly FdLike[], out: number[]): void {
   if (!Array.isArray(fds)) {
     throw new TypeError("Cannot send: fds must be an array");
   }
-  if (fds.length > SCM_MAX_FD) {
+  const n = fds.length;
+  if (n > SCM_MAX_FD) {
     throw new RangeError(
-      `Cannot send ${fds.length} file descriptors: at most ${SCM_MAX_FD} fit in one message`,
+      `Cannot send ${n} file descriptors: at most ${SCM_MAX_FD} fit in one message`,
     );
   }
   out.length = 0;
-  for (const item of fds) {
+  for (let i = 0; i < n; i++) {
+    const item = fds[i];
     const fd = typeof item === "number"
       ? item
       : typeof item === "object" && item !== null
@@ -184,36 +210,106 @@ function checkFds(fds: readonly FdLike[], out: number[]): void {
   }
 }
 
-function toBuffers(
+/**
+ * Checks `data` (one `Uint8Array` or an array of them) and returns its real
+ * total length; an array's buffers are copied into `out` once, so the
+ * caller's array (its getters, later changes) is read exactly once. A
+ * single buffer goes into `out` too when `out` is given.
+ */
+function readData(
   data: Uint8Array | readonly Uint8Array[],
-): readonly Uint8Array[] {
-  if (data instanceof Uint8Array) return [data];
-  if (!Array.isArray(data) || !data.every((b) => b instanceof Uint8Array)) {
-    throw new TypeError("Expected a Uint8Array or an array of Uint8Array");
+  out: Uint8Array[] | undefined,
+  action: string,
+): number {
+  if (!Array.isArray(data)) {
+    const length = checkedLength(data, action);
+    out?.push(data as Uint8Array);
+    return length;
   }
-  if (data.length > MAX_IOVECS) {
+  const n = data.length;
+  if (n > MAX_IOVECS) {
     throw new RangeError(
-      `Cannot use ${data.length} buffers: at most ${MAX_IOVECS} per message`,
+      `${action}: cannot use ${n} buffers, at most ${MAX_IOVECS} per message`,
     );
   }
-  return data;
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const buffer = data[i];
+    total += checkedLength(buffer, action);
+    out!.push(buffer as Uint8Array);
+  }
+  return total;
 }
 
-function checkMaxFds(maxFds: number): void {
+function checkMaxFds(maxFds: unknown): number {
+  if (maxFds === undefined) return SCM_MAX_FD;
+  if (typeof maxFds !== "number") {
+    throw new TypeError(
+      `Cannot receive: maxFds must be a number, got ${typeof maxFds}`,
+    );
+  }
   if (!Number.isInteger(maxFds) || maxFds < 0 || maxFds > SCM_MAX_FD) {
     throw new RangeError(
       `Cannot receive: maxFds must be an integer from 0 to ${SCM_MAX_FD}, got ${maxFds}`,
     );
   }
+  return maxFds;
 }
 
-function byteLength(buffers: readonly Uint8Array[]): number {
-  let total = 0;
-  for (const buffer of buffers) total += buffer.byteLength;
-  return total;
+/** `value` as a boolean option: `undefined` is false, anything else not boolean a `TypeError`. */
+function checkFlag(value: unknown, name: string, action: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") {
+    throw new TypeError(
+      `${action}: ${name} must be a boolean, got ${typeof value}`,
+    );
+  }
+  return value;
+}
+
+/** `options` as an object to read options from (`undefined`/`null`: none). */
+function optionsOf<T extends object>(
+  options: T | undefined,
+  action: string,
+): T | undefined {
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== "object" && typeof options !== "function") {
+    throw new TypeError(`${action}: options must be an object`);
+  }
+  return options;
 }
 
 const NO_FDS: readonly FdLike[] = [];
+
+/** What {@linkcode UnixSocket.sendFdSync} sends with the descriptor, as Ruby's send_io. */
+const ONE_BYTE = new Uint8Array(1);
+
+/** `options[key]`, once, after checking `options` is an object. */
+function readOptions<T extends object, K extends keyof T>(
+  options: T,
+  key: K,
+): T[K] {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("Expected an options object");
+  }
+  return options[key];
+}
+
+/** The one descriptor a receiveFd delivered, or the error saying it did not come. */
+function oneFd(result: ReceiveResult): OwnedFd {
+  const fd = result.fds[0];
+  if (fd !== undefined) return fd;
+  throw new ControlMessageError(
+    result.eof
+      ? "Cannot receive a file descriptor: end of stream"
+      : `Cannot receive a file descriptor: a message of ${result.bytes} ${
+        result.bytes === 1 ? "byte" : "bytes"
+      } came without one`,
+    "ERR_FD_MISSING",
+    result.bytes,
+    0,
+  );
+}
 
 const NO_DATA_ON_STREAM =
   "Cannot send file descriptors without data on a stream socket: the kernel would drop them; send at least one byte";
@@ -260,12 +356,22 @@ export class UnixSocket implements Disposable {
   #send: Message | undefined;
   #receive: Message | undefined;
   #fds: number[] = [];
-  #parsed: ParsedControl = { fds: [], credentials: null, malformed: false };
+  /** Sync sends reading user input right now (a getter may send again). */
+  #reading = 0;
+  #parsed: ParsedControl & { pidfds: number[]; unknown: number } = {
+    fds: [],
+    credentials: null,
+    malformed: false,
+    pidfds: [],
+    unknown: 0,
+  };
   #constants: PlatformLayout["constants"];
   #sends = new OperationQueue();
   #receives = new OperationQueue();
   /** Control bytes offered for credentials (0 unless SO_PASSCRED is on). */
   #credentialSpace = 0;
+  /** Control bytes offered for a pidfd (0 unless SO_PASSPIDFD was on at adoption). */
+  #pidfdSpace = 0;
   #refuseFds = false;
   /** The last async receive found nothing queued and had to wait. */
   #receiveWaited = false;
@@ -294,10 +400,9 @@ export class UnixSocket implements Disposable {
    * import { socketPair, UnixSocket } from "./mod.ts";
    *
    * const [a, b] = socketPair();
-   * const adopted = UnixSocket.fromFd(b.fd); // `b` now shares the number: hand it over
-   * console.log(adopted.kind); // "stream"
+   * using adopted = UnixSocket.fromFd(b.release()); // `b` gives it up: one owner
+   * console.log(adopted.kind, b.closed); // "stream" true
    * a.close();
-   * adopted.close();
    * ```
    */
   static fromFd(fd: number | OwnedFd): UnixSocket {
@@ -341,29 +446,34 @@ export class UnixSocket implements Disposable {
     fds?: readonly FdLike[],
     options?: SendSyncOptions,
   ): number {
+    const action = "Cannot send";
+    // Every piece of user input (getters included) is read before the
+    // socket is checked: a getter may close it and reuse its number.
+    const numbers = this.#reading > 0 ? [] : this.#fds;
+    const buffers = Array.isArray(data) ? [] as Uint8Array[] : undefined;
+    let total: number;
+    let nonblocking: boolean;
+    this.#reading++;
+    try {
+      checkFds(fds ?? NO_FDS, numbers);
+      total = readData(data, buffers, action);
+      const o = optionsOf(options, action);
+      nonblocking = checkFlag(o?.nonblocking, "nonblocking", action);
+    } finally {
+      this.#reading--;
+    }
+    this.#checkSize(numbers.length, total);
     const socket = this.#checkOpen("send");
-    const numbers = this.#fds;
-    checkFds(fds ?? NO_FDS, numbers);
-    const single = data instanceof Uint8Array;
-    const buffers = single ? undefined : toBuffers(data);
     const message = this.#sendMessage(
       buffers === undefined ? 1 : buffers.length,
     );
-    const total = single
-      ? message.setIovec(data)
-      : message.setIovecs(buffers!, 0);
-    if (numbers.length > 0) {
-      if (total === 0 && this.kind === "stream") {
-        throw new RangeError(NO_DATA_ON_STREAM);
-      }
-      message.setRights(numbers);
-    } else {
-      message.clearControl();
-    }
+    if (buffers === undefined) message.setIovec(data as Uint8Array, total);
+    else message.setIovecs(buffers, 0, total);
+    if (numbers.length > 0) message.setRights(numbers);
+    else message.clearControl();
     const lib = this.#libc;
     const c = lib.platform.constants;
     const EINTR = lib.platform.errno.EINTR;
-    const nonblocking = options?.nonblocking === true;
     const flags = c.MSG_NOSIGNAL | (nonblocking ? c.MSG_DONTWAIT : 0);
     let sent = 0;
     for (;;) {
@@ -371,9 +481,12 @@ export class UnixSocket implements Disposable {
       if (r >= 0) {
         sent += r;
         // The descriptors went with the first byte; never send them twice.
-        if (sent >= total || this.kind !== "stream" || nonblocking) break;
+        // (A blocking stream send of n > 0 bytes never returns 0.)
+        if (
+          sent >= total || this.kind !== "stream" || nonblocking || r === 0
+        ) break;
         message.clearControl();
-        message.setIovecs(buffers ?? [data as Uint8Array], sent);
+        message.setIovecs(buffers ?? [data as Uint8Array], sent, total - sent);
       } else if (-r !== EINTR) {
         // Part of a stream message went out before the buffer filled.
         if (sent > 0 && -r === lib.platform.errno.EAGAIN) break;
@@ -402,23 +515,24 @@ export class UnixSocket implements Disposable {
     buffer: Uint8Array | readonly Uint8Array[],
     options?: ReceiveSyncOptions,
   ): ReceiveResult {
+    const action = "Cannot receive";
+    const o = optionsOf(options, action);
+    const maxFds = checkMaxFds(o?.maxFds);
+    const nonblocking = checkFlag(o?.nonblocking, "nonblocking", action);
+    const buffers = Array.isArray(buffer) ? [] as Uint8Array[] : undefined;
+    const length = readData(buffer, buffers, action);
     const socket = this.#checkOpen("receive");
-    const maxFds = options?.maxFds ?? SCM_MAX_FD;
-    checkMaxFds(maxFds);
-    const single = buffer instanceof Uint8Array;
-    const buffers = single ? undefined : toBuffers(buffer);
     const message = this.#receiveMessage(
       buffers === undefined ? 1 : buffers.length,
     );
-    const total = single
-      ? message.setIovec(buffer)
-      : message.setIovecs(buffers!, 0);
+    const total = buffers === undefined
+      ? message.setIovec(buffer as Uint8Array, length)
+      : message.setIovecs(buffers, 0, length);
     const lib = this.#libc;
     const c = lib.platform.constants;
     const EINTR = lib.platform.errno.EINTR;
     const offered = this.#controlSpace(maxFds);
-    const flags = c.MSG_CMSG_CLOEXEC |
-      (options?.nonblocking === true ? c.MSG_DONTWAIT : 0);
+    const flags = c.MSG_CMSG_CLOEXEC | (nonblocking ? c.MSG_DONTWAIT : 0);
     let r: number;
     do {
       message.prepareReceive(offered);
@@ -457,19 +571,18 @@ export class UnixSocket implements Disposable {
     fds: readonly FdLike[] = [],
     options: SendOptions = {},
   ): Promise<number> {
-    const socket = this.#checkOpen("send");
+    const action = "Cannot send";
     const numbers: number[] = [];
     checkFds(fds, numbers);
-    const buffers = toBuffers(data);
-    const total = byteLength(buffers);
-    if (numbers.length > 0 && total === 0 && this.kind === "stream") {
-      throw new RangeError(NO_DATA_ON_STREAM);
-    }
-    const signal = options.signal;
+    const buffers: Uint8Array[] = [];
+    const total = readData(data, buffers, action);
+    const signal = checkSignal(optionsOf(options, action)?.signal, action);
+    this.#checkSize(numbers.length, total);
+    const socket = this.#checkOpen("send");
     let sent = 0;
     if (this.#sends.idle && signal?.aborted !== true) {
       // Nothing queued before it: try at once, without a promise turn.
-      sent = Math.max(0, this.#trySend(socket, buffers, numbers, 0));
+      sent = Math.max(0, this.#trySend(socket, buffers, numbers, 0, total));
       if (sent >= total || (sent > 0 && this.kind !== "stream")) return sent;
     }
     return await this.#sends.run(
@@ -505,11 +618,13 @@ export class UnixSocket implements Disposable {
     buffer: Uint8Array | readonly Uint8Array[],
     options: ReceiveOptions = {},
   ): Promise<ReceiveResult> {
+    const action = "Cannot receive";
+    const o = optionsOf(options, action);
+    const maxFds = checkMaxFds(o?.maxFds);
+    const signal = checkSignal(o?.signal, action);
+    const buffers: Uint8Array[] = [];
+    const total = readData(buffer, buffers, action);
     const socket = this.#checkOpen("receive");
-    const maxFds = options.maxFds ?? SCM_MAX_FD;
-    checkMaxFds(maxFds);
-    const buffers = toBuffers(buffer);
-    const signal = options.signal;
     if (this.#receives.idle && signal?.aborted !== true) {
       // Nothing queued before it: try at once. If the last receive had to
       // wait, the peer is likely runnable on this CPU and about to answer:
@@ -517,7 +632,7 @@ export class UnixSocket implements Disposable {
       // (A success after yielding keeps the habit; one without resets it.)
       const yielded = this.#receiveWaited;
       if (yielded) maybeYield();
-      const result = this.#tryReceive(socket, buffers, maxFds);
+      const result = this.#tryReceive(socket, buffers, maxFds, total);
       if (result !== undefined) {
         this.#receiveWaited = yielded;
         return result;
@@ -526,7 +641,7 @@ export class UnixSocket implements Disposable {
     }
     return await this.#receives.run(
       signal,
-      () => this.#receiveAsync(buffers, maxFds, signal),
+      () => this.#receiveAsync(buffers, maxFds, total, signal),
     );
   }
 
@@ -696,19 +811,149 @@ export class UnixSocket implements Disposable {
     this.#owned.close();
   }
 
+  /**
+   * Gives up ownership and returns the descriptor number; the caller must
+   * close it. Pending `send`/`receive` calls reject with a
+   * {@linkcode ClosedError}, the descriptor leaves the reactor, and the
+   * socket reads as closed.
+   *
+   * @throws {ClosedError} once closed or released.
+   *
+   * @example Hand the descriptor to a new owner
+   * ```ts
+   * import { socketPair, UnixSocket } from "./mod.ts";
+   *
+   * const [a, b] = socketPair();
+   * using moved = UnixSocket.fromFd(b.release());
+   * console.log(b.closed); // true
+   * a.sendSync(new Uint8Array([7]));
+   * console.log(moved.receiveSync(new Uint8Array(1)).bytes); // 1
+   * a.close();
+   * ```
+   */
+  release(): number {
+    const fd = this.#owned.fd;
+    forget(fd, new ClosedError("Cannot complete: the socket was released"));
+    return this.#owned.release();
+  }
+
+  /**
+   * Sends one descriptor with one byte (0), as Ruby's
+   * `UNIXSocket#send_io` does, so that `recv_io` or
+   * {@linkcode UnixSocket.receiveFd} on the other end takes it. The
+   * descriptor is borrowed: close your copy when you are done with it.
+   *
+   * @throws {TypeError} or {@linkcode RangeError} for something that is not
+   * a descriptor.
+   * @throws {SystemError} when the kernel refuses (`EPIPE`, `EBADF`, ...).
+   * @throws {ClosedError} if the socket is closed.
+   *
+   * @example One descriptor, no framing
+   * ```ts
+   * import { pipe, socketPair } from "./mod.ts";
+   *
+   * const [a, b] = socketPair();
+   * const [r, w] = pipe();
+   * a.sendFdSync(w);
+   * w.close();
+   * using received = b.receiveFdSync();
+   * received.writeSync(new Uint8Array([42]));
+   * const byte = new Uint8Array(1);
+   * r.readSync(byte);
+   * console.log(byte[0]); // 42
+   * for (const x of [a, b, r]) x.close();
+   * ```
+   */
+  sendFdSync(fd: FdLike, options?: SendSyncOptions): void {
+    this.sendSync(ONE_BYTE, [fd], options);
+  }
+
+  /**
+   * {@linkcode UnixSocket.sendFdSync} without blocking the event loop.
+   *
+   * @example
+   * ```ts
+   * import { pipe, socketPair } from "./mod.ts";
+   *
+   * const [a, b] = socketPair();
+   * const [r, w] = pipe();
+   * await a.sendFd(r);
+   * r.close();
+   * using received = await b.receiveFd();
+   * console.log(received.fd > 2); // true
+   * for (const x of [a, b, w]) x.close();
+   * ```
+   */
+  async sendFd(fd: FdLike, options?: SendOptions): Promise<void> {
+    await this.send(ONE_BYTE, [fd], options);
+  }
+
+  /**
+   * Receives one descriptor sent with one byte, as by Ruby's
+   * `UNIXSocket#send_io` or {@linkcode UnixSocket.sendFdSync}; the caller
+   * owns it. On a stream socket exactly one byte is read; on a seqpacket or
+   * datagram socket the rest of a longer message is discarded.
+   *
+   * @throws {ControlMessageError} `"ERR_FD_MISSING"` when a message or end
+   * of stream came without a descriptor; `"ERR_CONTROL_TRUNCATED"` when
+   * more than one came (all of them closed).
+   * @throws {SystemError} when the kernel refuses (`EAGAIN` when
+   * nonblocking and empty, ...).
+   * @throws {ClosedError} if the socket is closed.
+   *
+   * @example
+   * ```ts
+   * import { pipe, socketPair } from "./mod.ts";
+   *
+   * const [a, b] = socketPair("seqpacket");
+   * const [r, w] = pipe();
+   * a.sendFdSync(r);
+   * using received = b.receiveFdSync();
+   * console.log(received.closed); // false
+   * for (const x of [a, b, r, w]) x.close();
+   * ```
+   */
+  receiveFdSync(options: ReceiveFdSyncOptions = {}): OwnedFd {
+    const nonblocking = readOptions(options, "nonblocking");
+    const buffer = new Uint8Array(1);
+    return oneFd(
+      this.receiveSync(
+        buffer,
+        nonblocking === undefined ? { maxFds: 1 } : { maxFds: 1, nonblocking },
+      ),
+    );
+  }
+
+  /**
+   * {@linkcode UnixSocket.receiveFdSync} without blocking the event loop.
+   *
+   * @example
+   * ```ts
+   * import { pipe, socketPair } from "./mod.ts";
+   *
+   * const [a, b] = socketPair();
+   * const [r, w] = pipe();
+   * const next = b.receiveFd();
+   * a.sendFdSync(w);
+   * using received = await next;
+   * console.log(received.fd > 2); // true
+   * for (const x of [a, b, r, w]) x.close();
+   * ```
+   */
+  async receiveFd(options: ReceiveFdOptions = {}): Promise<OwnedFd> {
+    const signal = readOptions(options, "signal");
+    const buffer = new Uint8Array(1);
+    return oneFd(
+      await this.receive(
+        buffer,
+        signal === undefined ? { maxFds: 1 } : { maxFds: 1, signal },
+      ),
+    );
+  }
+
   /** Closes the socket (for `using`). */
   [Symbol.dispose](): void {
     this.close();
-  }
-
-  /** @ignore */
-  [Symbol.for("nodejs.util.inspect.custom")](): string {
-    return this.toString();
-  }
-
-  /** @ignore */
-  [Symbol.for("Deno.customInspect")](): string {
-    return this.toString();
   }
 
   /** Shows kind and descriptor. */
@@ -716,6 +961,17 @@ export class UnixSocket implements Disposable {
     return this.closed
       ? `UnixSocket(${this.kind}, closed)`
       : `UnixSocket(${this.kind}, fd ${this.fd})`;
+  }
+
+  /** Refuses, before any call, what the kernel would drop or cut. */
+  #checkSize(fdCount: number, total: number): void {
+    if (this.kind === "stream") {
+      if (fdCount > 0 && total === 0) throw new RangeError(NO_DATA_ON_STREAM);
+    } else if (total > MAX_CALL_BYTES) {
+      throw new RangeError(
+        `Cannot send a ${this.kind} message of ${total} bytes: one message holds at most ${MAX_CALL_BYTES}`,
+      );
+    }
   }
 
   #checkOpen(action: string): number {
@@ -734,10 +990,18 @@ export class UnixSocket implements Disposable {
     buffers: readonly Uint8Array[],
     fds: readonly number[],
     sent: number,
+    total: number,
   ): number {
     const lib = this.#libc;
     const message = this.#sendMessage(buffers.length);
-    message.setIovecs(buffers, sent);
+    const remaining = total - sent;
+    const covered = message.setIovecs(buffers, sent, remaining);
+    if (covered < Math.min(remaining, MAX_CALL_BYTES)) {
+      // Retrying would send nothing, forever: the caller's bytes are gone.
+      throw new TypeError(
+        `Cannot send: the data was detached or shrank while the send was pending (${sent} of ${total} bytes went out)`,
+      );
+    }
     if (sent === 0 && fds.length > 0) message.setRights(fds);
     else message.clearControl();
     const flags = this.#constants.MSG_NOSIGNAL | this.#constants.MSG_DONTWAIT;
@@ -769,7 +1033,7 @@ export class UnixSocket implements Disposable {
     if (sent > 0) signal = undefined;
     for (;;) {
       const socket = this.#checkOpen("send");
-      const r = this.#trySend(socket, buffers, fds, sent);
+      const r = this.#trySend(socket, buffers, fds, sent, total);
       if (r >= 0) {
         sent += r;
         if (sent >= total || this.kind !== "stream") return sent;
@@ -786,6 +1050,7 @@ export class UnixSocket implements Disposable {
     socket: number,
     buffers: readonly Uint8Array[],
     maxFds: number,
+    length: number,
   ): ReceiveResult | undefined {
     const lib = this.#libc;
     const flags = this.#constants.MSG_CMSG_CLOEXEC |
@@ -793,7 +1058,12 @@ export class UnixSocket implements Disposable {
     const { EINTR, EAGAIN } = lib.platform.errno;
     const offered = this.#controlSpace(maxFds);
     const message = this.#receiveMessage(buffers.length);
-    const total = message.setIovecs(buffers, 0);
+    const total = message.setIovecs(buffers, 0, length);
+    if (total < Math.min(length, MAX_CALL_BYTES)) {
+      throw new TypeError(
+        "Cannot receive: the buffer was detached or shrank while the receive was pending",
+      );
+    }
     for (;;) {
       message.prepareReceive(offered);
       const r = lib.recvmsg(socket, message.msghdr, flags);
@@ -812,12 +1082,13 @@ export class UnixSocket implements Disposable {
   async #receiveAsync(
     buffers: readonly Uint8Array[],
     maxFds: number,
+    total: number,
     signal: AbortSignal | undefined,
   ): Promise<ReceiveResult> {
     let spins = 0;
     for (;;) {
       const socket = this.#checkOpen("receive");
-      const result = this.#tryReceive(socket, buffers, maxFds);
+      const result = this.#tryReceive(socket, buffers, maxFds, total);
       if (result !== undefined) return result;
       const wait = waitReady(socket, 0, signal, spins++);
       if (wait !== undefined) await wait;
@@ -832,14 +1103,23 @@ export class UnixSocket implements Disposable {
   #adoptCredentialSetting(): void {
     const lib = this.#libc;
     const c = lib.platform.constants;
-    if (c.SO_PASSCRED === 0) return;
-    const on = intOption(lib, this.#owned.fd, c.SOL_SOCKET, c.SO_PASSCRED);
-    if (on > 0) this.#credentialSpace = credentialsSpace(lib.platform);
+    const fd = this.#owned.fd;
+    if (c.SO_PASSCRED !== 0) {
+      const on = intOption(lib, fd, c.SOL_SOCKET, c.SO_PASSCRED);
+      if (on > 0) this.#credentialSpace = credentialsSpace(lib.platform);
+    }
+    // SO_PASSPIDFD (Linux 6.5+) installs the sender's pidfd with every
+    // message: make room for it so 253 descriptors still fit (fdpass closes
+    // it on arrival). Older kernels answer ENOPROTOOPT.
+    if (c.SO_PASSPIDFD !== 0) {
+      const on = intOption(lib, fd, c.SOL_SOCKET, c.SO_PASSPIDFD);
+      if (on > 0) this.#pidfdSpace = cmsgSpace(lib.platform.cmsghdr, 4);
+    }
   }
 
   #controlSpace(maxFds: number): number {
     return (this.#refuseFds ? 0 : controlSpace(this.#libc.platform, maxFds)) +
-      this.#credentialSpace;
+      this.#credentialSpace + this.#pidfdSpace;
   }
 
   #sendMessage(iovecs: number): Message {
@@ -864,6 +1144,7 @@ export class UnixSocket implements Disposable {
     const controlLength = message.receivedControlLength(offered);
     const fds: OwnedFd[] = [];
     let malformed = false;
+    let unknown = 0;
     let credentials: Credentials | null = null;
     if (controlLength > 0) {
       const count = message.singleRights(controlLength);
@@ -876,6 +1157,8 @@ export class UnixSocket implements Disposable {
         parsed.fds.length = 0;
         parsed.credentials = null;
         parsed.malformed = false;
+        parsed.pidfds.length = 0;
+        parsed.unknown = 0;
         parseControl(
           message.view,
           message.controlOffset,
@@ -884,12 +1167,25 @@ export class UnixSocket implements Disposable {
           parsed,
         );
         for (const fd of parsed.fds) fds.push(new OwnedFd(fd));
+        // The sender's pidfd (SO_PASSPIDFD, set by whoever made an adopted
+        // socket): fdpass hands out only what was sent, so it is closed.
+        for (const fd of parsed.pidfds) new OwnedFd(fd).close();
         malformed = parsed.malformed;
+        unknown = parsed.unknown;
         credentials = parsed.credentials;
       }
     }
     const flags = message.receivedFlags();
     const c = this.#constants;
+    if (unknown > 0) {
+      for (const fd of fds) fd.close();
+      throw new ControlMessageError(
+        `Cannot receive: the message carried ${unknown} control message(s) fdpass does not know (an option such as SO_TIMESTAMP set on the socket elsewhere); the ${fds.length} file descriptor(s) that arrived were closed`,
+        "ERR_CONTROL_UNKNOWN",
+        bytes,
+        fds.length,
+      );
+    }
     if ((flags & c.MSG_CTRUNC) !== 0 || malformed || fds.length > maxFds) {
       for (const fd of fds) fd.close();
       const truncated = !malformed;
@@ -903,8 +1199,12 @@ export class UnixSocket implements Disposable {
       }
       throw new ControlMessageError(
         truncated
-          ? `Cannot receive file descriptors: the message carried more than fit (maxFds or free descriptor slots); the ${fds.length} that arrived were closed`
-          : `Cannot receive file descriptors: the control data was malformed; the ${fds.length} that arrived were closed`,
+          ? `Cannot receive file descriptors: the message carried more than fit (maxFds or free descriptor slots); the ${fds.length} that arrived ${
+            fds.length === 1 ? "was" : "were"
+          } closed`
+          : `Cannot receive file descriptors: the control data was malformed; the ${fds.length} that arrived ${
+            fds.length === 1 ? "was" : "were"
+          } closed`,
         truncated ? "ERR_CONTROL_TRUNCATED" : "ERR_CONTROL_MALFORMED",
         bytes,
         fds.length,
@@ -936,6 +1236,8 @@ export class UnixSocket implements Disposable {
     return decodeSockaddrUn(bytes, length[0]!, layout);
   }
 }
+
+inspectAsString(UnixSocket.prototype);
 
 function newSocket(lib: Libc, kind: SocketKind, extraFlags: number): OwnedFd {
   const c = lib.platform.constants;
@@ -972,17 +1274,34 @@ function credentialsSpace(platform: PlatformLayout): number {
   return cmsgSpace(platform.cmsghdr, 12);
 }
 
-/** @internal The kind of the open socket `fd`, read from the kernel. */
+/**
+ * @internal The kind of the open Unix socket `fd`, read from the kernel.
+ * The number is checked before any call (a non-integer is a `TypeError`,
+ * one past `int` a `RangeError`), and a socket of another family (TCP, UDP,
+ * ...) is a `TypeError`: the kernel would silently drop descriptors sent
+ * over it. Nothing is closed on failure.
+ */
 export function socketKindOf(fd: number, action: string): SocketKind {
-  if (!Number.isInteger(fd) || fd < 0) {
+  if (typeof fd !== "number" || !Number.isInteger(fd) || fd < 0) {
     throw new TypeError(
       `${action}: expected a non-negative integer, got ${String(fd)}`,
+    );
+  }
+  if (fd > 0x7fff_ffff) {
+    throw new RangeError(
+      `${action}: ${fd} is not a file descriptor (at most 2147483647)`,
     );
   }
   const lib = libc();
   const c = lib.platform.constants;
   const type = intOption(lib, fd, c.SOL_SOCKET, c.SO_TYPE);
   if (type < 0) throw systemError(-type, "getsockopt", action);
+  const family = socketFamily(lib, fd, action);
+  if (family !== c.AF_UNIX) {
+    throw new TypeError(
+      `${action}: fd ${fd} is not a Unix domain socket (address family ${family}), and descriptors sent over it would be dropped; adopt a TCP listener with StreamListener.fromFd, or keep the descriptor as an OwnedFd`,
+    );
+  }
   const kind = type === c.SOCK_STREAM
     ? "stream"
     : type === c.SOCK_DGRAM
@@ -994,6 +1313,22 @@ export function socketKindOf(fd: number, action: string): SocketKind {
     throw new TypeError(`${action}: unsupported socket type ${type}`);
   }
   return kind;
+}
+
+/**
+ * The address family of socket `fd`, from `getsockname` (works everywhere,
+ * bound or not; Linux's `SO_DOMAIN` has no BSD twin on macOS).
+ */
+function socketFamily(lib: Libc, fd: number, action: string): number {
+  const s = lib.platform.sockaddrUn;
+  // Room for any family's address: the kernel cuts a longer one to fit.
+  const bytes = new Uint8Array(128);
+  const length = new Uint32Array([bytes.length]);
+  const r = lib.getsockname(fd, bytes, length);
+  if (r < 0) throw systemError(-r, "getsockname", action);
+  return s.familySize === 2
+    ? bytes[s.family]! | (bytes[s.family + 1]! << 8)
+    : bytes[s.family]!;
 }
 
 /** @internal macOS has no MSG_NOSIGNAL before 11: set SO_NOSIGPIPE on every socket. */

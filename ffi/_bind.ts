@@ -7,6 +7,7 @@
 
 import type { PlatformLayout } from "../platform/types.ts";
 import type { EpollDelivery, EpollPump, Libc, RuntimeName } from "./types.ts";
+import { libcSymbols, type NeutralType } from "./symbols.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -14,6 +15,92 @@ const decoder = new TextDecoder();
 /** A bound C function as either runtime returns it. */
 // deno-lint-ignore no-explicit-any
 export type Native = (...args: any[]) => any;
+
+/** 0: not an integer (not checked), 1: i32, 2: u32, 3: usize, 4: i64. */
+const INTEGER_KIND: Record<NeutralType, number> = {
+  i32: 1,
+  u32: 2,
+  usize: 3,
+  i64: 4,
+  buffer: 0,
+  pointer: 0,
+  void: 0,
+};
+
+const INTEGER_RANGE = [
+  "",
+  "-2147483648 to 2147483647",
+  "0 to 4294967295",
+  "0 to 2^53-1",
+  "-(2^53-1) to 2^53-1",
+];
+
+/** Whether `value` is an integer that the declared `kind` holds exactly. */
+function fits(kind: number, value: unknown): boolean {
+  if (kind === 0) return true;
+  if (kind === 1) return value === ((value as number) | 0);
+  if (kind === 2) return value === ((value as number) >>> 0);
+  if (kind === 4) return Number.isSafeInteger(value);
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+function outOfRange(
+  name: string,
+  kinds: readonly number[],
+  args: readonly unknown[],
+): never {
+  const at = args.findIndex((value, i) => !fits(kinds[i]!, value));
+  const value = args[at];
+  const message = `fdpass: argument ${
+    at + 1
+  } of ${name}() must be an integer from ${INTEGER_RANGE[kinds[at]!]}, got ${
+    typeof value === "number" ? value : typeof value
+  }`;
+  throw typeof value === "number"
+    ? new RangeError(message)
+    : new TypeError(message);
+}
+
+/**
+ * `fn` with every integer argument checked against its declared C type
+ * before the call: each runtime's FFI would otherwise throw its own error
+ * (Deno) or wrap the number silently (Bun), possibly after earlier calls of
+ * the same operation already ran. A comparison or two per argument.
+ */
+function guard(
+  name: string,
+  types: readonly NeutralType[],
+  fn: Native,
+): Native {
+  const kinds = types.map((t) => INTEGER_KIND[t]);
+  const [k0 = 0, k1 = 0, k2 = 0, k3 = 0, k4 = 0] = kinds;
+  if (!kinds.some((k) => k !== 0)) return fn;
+  switch (kinds.length) {
+    case 1:
+      return (a) => fits(k0, a) ? fn(a) : outOfRange(name, kinds, [a]);
+    case 2:
+      return (a, b) =>
+        fits(k0, a) && fits(k1, b) ? fn(a, b) : outOfRange(name, kinds, [a, b]);
+    case 3:
+      return (a, b, c) =>
+        fits(k0, a) && fits(k1, b) && fits(k2, c)
+          ? fn(a, b, c)
+          : outOfRange(name, kinds, [a, b, c]);
+    case 4:
+      return (a, b, c, d) =>
+        fits(k0, a) && fits(k1, b) && fits(k2, c) && fits(k3, d)
+          ? fn(a, b, c, d)
+          : outOfRange(name, kinds, [a, b, c, d]);
+    case 5:
+      return (a, b, c, d, e) =>
+        fits(k0, a) && fits(k1, b) && fits(k2, c) && fits(k3, d) &&
+          fits(k4, e)
+          ? fn(a, b, c, d, e)
+          : outOfRange(name, kinds, [a, b, c, d, e]);
+    default:
+      throw new Error(`fdpass: ${name} has ${kinds.length} parameters`);
+  }
+}
 
 /** Builds the {@linkcode Libc} interface over raw `symbols`. */
 export function bindLibc(
@@ -29,7 +116,11 @@ export function bindLibc(
     deliver: EpollDelivery,
   ) => EpollPump,
 ): Libc {
-  const s = symbols;
+  const s: Record<string, Native> = {};
+  for (const [key, spec] of Object.entries(libcSymbols(platform.os))) {
+    const fn = symbols[key];
+    if (fn !== undefined) s[key] = guard(spec.name ?? key, spec.parameters, fn);
+  }
   const { socket, socketpair, bind, listen, accept, connect, sendmsg } = s;
   const { recvmsg, close, shutdown, getsockopt, setsockopt } = s;
   const { getsockname, getpeername, fcntl, read, write, pipe, poll } = s;
@@ -46,6 +137,9 @@ export function bindLibc(
     epollCtl,
     epollWait,
     eventfd,
+    fstatat,
+    dup2,
+    dup3,
   } = s;
   const { recv, send, pread, pwrite, lseek, ftruncate, fstat, memfdCreate } = s;
   const darwin = platform.os === "darwin";
@@ -205,6 +299,25 @@ export function bindLibc(
     },
     eventfd: (initial, flags) => {
       const r = eventfd!(initial, flags);
+      return r < 0 ? -readErrno() : r;
+    },
+    dup2: (fd, newfd) => {
+      const r = dup2!(fd, newfd);
+      return r < 0 ? -readErrno() : r;
+    },
+    dup3: (fd, newfd, flags) => {
+      const r = dup3!(fd, newfd, flags);
+      return r < 0 ? -readErrno() : r;
+    },
+    fstatat: (path, stat) => {
+      const f = platform.fileStat!;
+      const r = fstatat!(
+        f.syscall,
+        f.AT_FDCWD,
+        path,
+        stat,
+        f.AT_SYMLINK_NOFOLLOW,
+      );
       return r < 0 ? -readErrno() : r;
     },
     epollPump: (epfd, wakeFd, deliver) => epollPump(lib, epfd, wakeFd, deliver),

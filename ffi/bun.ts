@@ -11,6 +11,7 @@ import { bindLibc, type Native } from "./_bind.ts";
 import { FfiUnavailableError } from "./errors.ts";
 import { libcNames, libcSymbols, type NeutralType } from "./symbols.ts";
 import type { EpollDelivery, EpollPump, Libc } from "./types.ts";
+import { viewLength } from "../platform/_views.ts";
 
 interface BunFfi {
   dlopen(
@@ -49,7 +50,7 @@ export function openBunLibc(platform: PlatformLayout): Libc {
   const rename: Record<string, string> = {};
   for (const [key, spec] of Object.entries(libcSymbols(platform.os))) {
     // bun:ffi has no nonblocking calls; Bun waits in a Worker instead.
-    if (spec.nonblocking) continue;
+    if (spec.nonblocking || spec.denoOnly) continue;
     const name = spec.name ?? key;
     rename[name] = key;
     (spec.optional ? optional : table)[name] = {
@@ -90,7 +91,7 @@ export function openBunLibc(platform: PlatformLayout): Libc {
       // Absent here: the wrapper answers ENOSYS.
     }
   }
-  const errnoPointer = symbols.errno!() as number;
+  const errnoPointer = symbols["errno"]!() as number;
   const read32 = ffi.read.i32;
   const ptr = ffi.ptr;
   const lib = bindLibc(
@@ -98,7 +99,9 @@ export function openBunLibc(platform: PlatformLayout): Libc {
     platform,
     symbols,
     () => read32(errnoPointer, 0),
-    (view) => view.byteLength === 0 ? 0 : ptr(view),
+    // bun:ffi's ptr() reads the view's real storage; only the empty check
+    // needs the engine's own length (a shadowed byteLength would lie).
+    (view) => viewLength(view) === 0 ? 0 : ptr(view),
     (lib, epfd, _wakeFd, deliver) => bunEpollPump(lib, library, epfd, deliver),
   );
   // Bun keeps its own copy of the environment in process.env (set and

@@ -10,6 +10,12 @@ import { FfiUnavailableError } from "./errors.ts";
 import { libcNames, libcSymbols, type NeutralType } from "./symbols.ts";
 import type { EpollDelivery, EpollPump, Libc } from "./types.ts";
 import { bindLibc, type Native } from "./_bind.ts";
+import {
+  isFixedArrayBuffer,
+  viewBuffer,
+  viewLength,
+  viewOffset,
+} from "../platform/_views.ts";
 
 type Pointer = object | null;
 
@@ -18,6 +24,9 @@ interface DenoFfi {
     path: string,
     symbols: Record<string, unknown>,
   ): { symbols: Record<string, Native> };
+  permissions: {
+    querySync(descriptor: { name: "ffi"; path?: string }): { state: string };
+  };
   UnsafePointer: {
     of(view: ArrayBufferView): Pointer;
     value(pointer: Pointer): number | bigint;
@@ -49,6 +58,82 @@ function isPermissionError(error: unknown): boolean {
   return name === "NotCapable" || name === "PermissionDenied";
 }
 
+/**
+ * Opens the first of `names` that loads. Those the permissions allow come
+ * first: a sandbox run with `--allow-ffi=/lib/x86_64-linux-gnu/libc.so.6`
+ * allows that one path as written, and opening any other would throw (or
+ * prompt). Without any, the first refusal says what to allow.
+ */
+function openLibrary(
+  deno: DenoFfi,
+  names: readonly string[],
+  table: Record<string, unknown>,
+): Record<string, Native> {
+  const granted = names.filter((path) =>
+    deno.permissions.querySync({ name: "ffi", path }).state === "granted"
+  );
+  let lastError: unknown;
+  const order = [...granted, ...names.filter((n) => !granted.includes(n))];
+  for (const name of order) {
+    try {
+      return deno.dlopen(name, table).symbols;
+    } catch (error) {
+      if (isPermissionError(error)) {
+        const [first, ...others] = names.filter((n) => n.startsWith("/"));
+        const elsewhere = others.length === 0
+          ? ""
+          : ` if the C library is there (else one of ${others.join(", ")})`;
+        throw new FfiUnavailableError(
+          `fdpass needs FFI access to the C library: run Deno with --allow-ffi, or with only --allow-ffi=${first}${elsewhere}; it needs no other permission`,
+          { cause: error },
+        );
+      }
+      lastError = error;
+    }
+  }
+  throw new FfiUnavailableError(
+    `fdpass could not load the C library (tried ${names.join(", ")})`,
+    { cause: lastError },
+  );
+}
+
+/** How the adapter learns a buffer's address and reads errno. */
+interface PointerAccess {
+  locate(view: ArrayBufferView): number;
+  readErrno(): number;
+}
+
+/**
+ * `Deno.UnsafePointer` and `UnsafePointerView` need the unscoped
+ * `--allow-ffi`; under `--allow-ffi=PATH` only calls into the library are
+ * allowed, so libc itself answers: `memmove(p, p, 0)` returns `p`, and
+ * `memcpy` copies errno out through its pointer (it never sets errno).
+ */
+function pointerAccess(
+  deno: DenoFfi,
+  symbols: Record<string, Native>,
+  errnoPointer: Pointer,
+): PointerAccess {
+  if (deno.permissions.querySync({ name: "ffi" }).state === "granted") {
+    const errnoView = new deno.UnsafePointerView(errnoPointer!);
+    return {
+      locate: (view) =>
+        Number(deno.UnsafePointer.value(deno.UnsafePointer.of(view))),
+      readErrno: () => errnoView.getInt32(0),
+    };
+  }
+  const addressOf = symbols["addressOf"]!;
+  const copyFrom = symbols["copyFrom"]!;
+  const errno = new Int32Array(1);
+  return {
+    locate: (view) => Number(addressOf(view, view, 0)),
+    readErrno: () => {
+      copyFrom(errno, errnoPointer, 4);
+      return errno[0]!;
+    },
+  };
+}
+
 /** Binds libc through `Deno.dlopen`. */
 export function openDenoLibc(platform: PlatformLayout): Libc {
   const deno = (globalThis as unknown as { Deno: DenoFfi }).Deno;
@@ -62,66 +147,46 @@ export function openDenoLibc(platform: PlatformLayout): Libc {
       optional: spec.optional ?? false,
     };
   }
-  let symbols: Record<string, Native> | undefined;
-  let lastError: unknown;
-  for (const name of libcNames(platform.os, platform.arch)) {
-    try {
-      symbols = deno.dlopen(name, table).symbols;
-      break;
-    } catch (error) {
-      if (isPermissionError(error)) {
-        throw new FfiUnavailableError(
-          "fdpass needs FFI access: run Deno with --allow-ffi (it needs no other permission)",
-          { cause: error },
-        );
-      }
-      lastError = error;
-    }
-  }
-  if (symbols === undefined) {
-    throw new FfiUnavailableError(
-      `fdpass could not load the C library (tried ${
-        libcNames(platform.os, platform.arch).join(", ")
-      })`,
-      { cause: lastError },
-    );
-  }
-  const errnoPointer = symbols.errno!() as Pointer;
+  const symbols = openLibrary(
+    deno,
+    libcNames(platform.os, platform.arch),
+    table,
+  );
+  const errnoPointer = symbols["errno"]!() as Pointer;
   if (errnoPointer === null) {
     throw new FfiUnavailableError("fdpass could not locate errno");
   }
-  const errnoView = new deno.UnsafePointerView(errnoPointer);
+  const pointers = pointerAccess(deno, symbols, errnoPointer);
+  const locate = pointers.locate;
   return bindLibc(
     "deno",
     platform,
     symbols,
-    () => errnoView.getInt32(0),
+    pointers.readErrno,
     (view) => {
-      if (view.byteLength === 0) return 0;
+      // Length, offset and buffer come from the engine's own getters: the
+      // view's properties can be shadowed and would feed the address.
+      if (viewLength(view) === 0) return 0;
       // Looking the address up costs ~300 ns (a BigInt round trip); a
       // fixed-length ArrayBuffer's storage never moves, so remember it.
-      // Reading `.buffer` first moves a small on-heap array off the heap.
-      const buffer = view.buffer as ArrayBuffer & { resizable?: boolean };
+      // Reading the buffer first moves a small on-heap array off the heap.
+      const buffer = viewBuffer(view);
       // A send and a receive loop alternate between two buffers: remember
       // the last two without a WeakMap lookup (~50 ns each in V8).
-      if (buffer === recent0) return recentBase0 + view.byteOffset;
-      if (buffer === recent1) return recentBase1 + view.byteOffset;
-      let base = bases.get(buffer);
+      if (buffer === recent0) return recentBase0 + viewOffset(view);
+      if (buffer === recent1) return recentBase1 + viewOffset(view);
+      let base = bases.get(buffer as ArrayBuffer);
       if (base === undefined) {
-        const here = Number(
-          deno.UnsafePointer.value(deno.UnsafePointer.of(view)),
-        );
-        if (buffer.resizable === true || !(buffer instanceof ArrayBuffer)) {
-          return here;
-        }
-        base = here - view.byteOffset;
-        bases.set(buffer, base);
+        const here = locate(view);
+        if (!isFixedArrayBuffer(buffer)) return here;
+        base = here - viewOffset(view);
+        bases.set(buffer as ArrayBuffer, base);
       }
       recent1 = recent0;
       recentBase1 = recentBase0;
-      recent0 = buffer;
+      recent0 = buffer as ArrayBuffer;
       recentBase0 = base;
-      return base + view.byteOffset;
+      return base + viewOffset(view);
     },
     (lib, epfd, wakeFd, deliver) =>
       denoEpollPump(lib, symbols, epfd, wakeFd, deliver),
@@ -146,7 +211,7 @@ function denoEpollPump(
   // Held by the closure for the pump's lifetime: the pool thread writes here.
   const events = new Uint8Array(new ArrayBuffer(size * MAX_EVENTS));
   const one = new Uint8Array(new BigUint64Array([1n]).buffer);
-  const waitAsync = symbols.epollWaitAsync!;
+  const waitAsync = symbols["epollWaitAsync"]!;
   let active = false;
   let running = false;
   async function loop(): Promise<void> {

@@ -27,6 +27,8 @@ export interface SymbolSpec {
   readonly name?: string;
   /** Deno only: run on a blocking thread and return a Promise (errno is lost). */
   readonly nonblocking?: boolean;
+  /** Bound by the Deno adapter alone (Bun has `ptr()` and `read`). */
+  readonly denoOnly?: boolean;
   /**
    * The C library may lack it (glibc before 2.33 has no `fstat` symbol):
    * binding still succeeds and the wrapper answers `-ENOSYS`.
@@ -62,6 +64,16 @@ const LINUX_ONLY: SymbolTable = {
   },
   // int eventfd(unsigned int initval, int flags)
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  // int dup3(int oldfd, int newfd, int flags)
+  dup3: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // long syscall(long number, ...), for int fstatat(int dirfd, const char
+  // *path, struct stat *buf, int flags): glibc exports fstatat only from
+  // 2.33. Variadic, passed in registers like fixed arguments (as fcntl).
+  fstatat: {
+    parameters: ["usize", "i32", "buffer", "buffer", "i32"],
+    result: "i32",
+    name: "syscall",
+  },
   // int memfd_create(const char *name, unsigned int flags) (glibc 2.27+)
   memfdCreate: {
     parameters: ["buffer", "u32"],
@@ -150,6 +162,8 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
       : { parameters: ["buffer", "i32"], result: "i32", name: "pipe2" },
     // int poll(struct pollfd *fds, nfds_t n, int timeout)
     poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
+    // int dup2(int oldfd, int newfd)
+    dup2: { parameters: ["i32", "i32"], result: "i32" },
     // int unlink(const char *path)
     unlink: { parameters: ["buffer"], result: "i32" },
     // int chmod(const char *path, mode_t mode): mode_t is 32-bit on Linux and
@@ -163,15 +177,27 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
     getenv: { parameters: ["buffer"], result: "pointer" },
     // int unsetenv(const char *name)
     unsetenv: { parameters: ["buffer"], result: "i32" },
-    // size_t strlen(const char *s), and void *memcpy(void *dest, const void
-    // *src, size_t n): read a C string without the runtime's pointer views.
+    // size_t strlen(const char *s): with memcpy (copyFrom, below) reads a C
+    // string without the runtime's pointer views (Deno; Bun reads
+    // process.env instead).
     strlen: { parameters: ["pointer"], result: "usize" },
+    ...(os === "linux" ? LINUX_ONLY : {}),
+    // Deno under a scoped --allow-ffi=PATH may call the library but not read
+    // pointers: void *memmove(void *dest, const void *src, size_t n) with
+    // n = 0 returns dest, a buffer's address; void *memcpy(void *dest,
+    // const void *src, size_t n) reads errno through its pointer.
+    addressOf: {
+      parameters: ["buffer", "buffer", "usize"],
+      result: "usize",
+      name: "memmove",
+      denoOnly: true,
+    },
     copyFrom: {
       parameters: ["buffer", "pointer", "usize"],
       result: "pointer",
       name: "memcpy",
+      denoOnly: true,
     },
-    ...(os === "linux" ? LINUX_ONLY : {}),
     // int *__errno_location(void) (glibc, musl); int *__error(void) (BSDs)
     errno: {
       parameters: [],
@@ -181,14 +207,31 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
   };
 }
 
-/** Candidate names of the C library for `os`, tried in order. */
+/**
+ * Where the C library may be, tried in order: absolute paths first, so that a
+ * sandbox can allow exactly one file (`deno run --allow-ffi=PATH`; Deno
+ * matches the path as written and resolves a bare name against the working
+ * directory), then bare names for the dynamic loader's own search (NixOS,
+ * qemu-user's `-L` prefix, other layouts). A path that does not exist, or
+ * holds another architecture's library, fails to open and the next is tried.
+ */
 export function libcNames(os: OperatingSystem, arch: string): string[] {
   switch (os) {
     case "linux":
-      return ["libc.so.6", `libc.musl-${arch}.so.1`, "libc.so"];
+      return [
+        `/lib/${arch}-linux-gnu/libc.so.6`, // Debian, Ubuntu (multiarch)
+        `/usr/lib/${arch}-linux-gnu/libc.so.6`,
+        "/lib64/libc.so.6", // Fedora, RHEL, openSUSE
+        "/usr/lib64/libc.so.6",
+        "/usr/lib/libc.so.6", // Arch Linux
+        `/lib/ld-musl-${arch}.so.1`, // Alpine (musl: libc is the loader)
+        "libc.so.6",
+        `libc.musl-${arch}.so.1`,
+        "libc.so",
+      ];
     case "darwin":
       return ["/usr/lib/libSystem.B.dylib"];
     case "freebsd":
-      return ["libc.so.7"];
+      return ["/lib/libc.so.7", "libc.so.7"];
   }
 }

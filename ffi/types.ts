@@ -95,6 +95,8 @@ export interface Libc {
   pipe(fds: Int32Array, flags: number): number;
   /** `struct pollfd[]` in `fds`; timeout in ms, -1 waits forever. */
   poll(fds: Uint8Array, count: number, timeout: number): number;
+  /** `newfd` becomes a copy of `fd` (whatever it was is closed first). */
+  dup2(fd: number, newfd: number): number;
   /** NUL-terminated path bytes. */
   unlink(path: Uint8Array): number;
   /** NUL-terminated path bytes; `mode` as in chmod(2). */
@@ -113,7 +115,7 @@ export interface Libc {
   unsetenv(name: string): number;
   /** Lets another runnable thread on this CPU go first. */
   schedYield(): number;
-  /** Linux only (like the four below). */
+  /** Linux only (like the six below). */
   epollCreate(flags: number): number;
   epollCtl(epfd: number, op: number, fd: number, event: Uint8Array): number;
   epollWait(
@@ -123,6 +125,13 @@ export interface Libc {
     timeout: number,
   ): number;
   eventfd(initial: number, flags: number): number;
+  /** dup2 with `flags` (`O_CLOEXEC`) applied atomically. */
+  dup3(fd: number, newfd: number, flags: number): number;
+  /**
+   * `fstatat(AT_FDCWD, path, stat, AT_SYMLINK_NOFOLLOW)` (Linux, through
+   * `syscall`): NUL-terminated `path`, `stat` of `platform.stat.size`.
+   */
+  fstatat(path: Uint8Array, stat: Uint8Array): number;
   /**
    * Starts delivering events of `epfd` (paused); `wakeFd` is an eventfd in
    * the set that `pause()` may write to end an outstanding wait.

@@ -8,6 +8,7 @@
  */
 
 import { DARWIN_ERRNO, FREEBSD_ERRNO } from "./errno.ts";
+import { FILE_CONSTANTS } from "./stat.ts";
 import type {
   Architecture,
   MsghdrLayout,
@@ -49,12 +50,14 @@ const SHARED = {
   SOL_SOCKET: 0xffff,
   SCM_RIGHTS: 1,
   SCM_CREDENTIALS: 0,
+  SCM_PIDFD: 0,
   SO_TYPE: 0x1008,
   SO_ERROR: 0x1007,
   SO_SNDBUF: 0x1001,
   SO_RCVBUF: 0x1002,
   SO_PASSCRED: 0,
   SO_PEERCRED: 0,
+  SO_PASSPIDFD: 0,
   MSG_PEEK: 0x2,
   MSG_CTRUNC: 0x20,
   MSG_TRUNC: 0x10,
@@ -72,17 +75,7 @@ const SHARED = {
   POLLIN: 0x1,
   POLLOUT: 0x4,
   PIPE_BUF: 512,
-  SEEK_SET: 0,
-  SEEK_CUR: 1,
-  SEEK_END: 2,
-  S_IFMT: 0o170000,
-  S_IFIFO: 0o010000,
-  S_IFCHR: 0o020000,
-  S_IFDIR: 0o040000,
-  S_IFBLK: 0o060000,
-  S_IFREG: 0o100000,
-  S_IFLNK: 0o120000,
-  S_IFSOCK: 0o140000,
+  ...FILE_CONSTANTS,
   MFD_CLOEXEC: 0,
   MFD_ALLOW_SEALING: 0,
   F_ADD_SEALS: 0,
@@ -181,6 +174,7 @@ function bsd(os: OperatingSystem, arch: Architecture): PlatformLayout {
     },
     sockaddrUn: SOCKADDR_UN,
     epollEvent: null,
+    fileStat: null,
     // LOCAL_PEERCRED at SOL_LOCAL: struct xucred { u_int cr_version; uid_t
     // cr_uid; short cr_ngroups; gid_t cr_groups[16]; } (cr_groups[0] is the
     // effective gid). FreeBSD 13+ adds `union { void *; pid_t cr_pid; }`,

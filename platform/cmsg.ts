@@ -77,6 +77,18 @@ export interface ParsedControl {
   /** The last SCM_CREDENTIALS message, if any. */
   credentials: Credentials | null;
   /**
+   * Descriptors the kernel installed besides SCM_RIGHTS: the sender's pidfd
+   * of each SCM_PIDFD message (Linux, `SO_PASSPIDFD` on). Collected only
+   * when the caller passes an array; they are the caller's to close.
+   */
+  pidfds?: number[];
+  /**
+   * How many control messages had a level or type the parser does not know
+   * (and so cannot vouch carry no descriptor). Counted only when the
+   * caller passes a number.
+   */
+  unknown?: number;
+  /**
    * A header claimed fewer bytes than a header, ran past the buffer, or held a
    * negative descriptor. The fds that could be read are still in `fds`, so the
    * caller can close them.
@@ -88,8 +100,10 @@ export interface ParsedControl {
  * Walks every control message in the first `length` bytes at `offset` of
  * `view`, with the bounds checks of CPython's `socketmodule.c`: a header must
  * fit, `cmsg_len` must cover at least a header, and data is clamped to the
- * buffer. Collects every SCM_RIGHTS descriptor into `result.fds`. Never reads
- * outside `[offset, offset + length)` and always terminates.
+ * buffer. Collects every SCM_RIGHTS descriptor into `result.fds`, every
+ * SCM_PIDFD descriptor into `result.pidfds` (when given), and counts other
+ * messages in `result.unknown` (when given). Never reads outside
+ * `[offset, offset + length)` and always terminates.
  */
 export function parseControl(
   view: DataView,
@@ -99,7 +113,8 @@ export function parseControl(
   result: ParsedControl,
 ): ParsedControl {
   const header = layout.cmsghdr;
-  const { SOL_SOCKET, SCM_RIGHTS, SCM_CREDENTIALS } = layout.constants;
+  const { SOL_SOCKET, SCM_RIGHTS, SCM_CREDENTIALS, SCM_PIDFD } =
+    layout.constants;
   let position = 0;
   while (position + header.size <= length) {
     const at = offset + position;
@@ -112,27 +127,37 @@ export function parseControl(
     const available = cmsgLength < remaining ? cmsgLength : remaining;
     if (cmsgLength > remaining) result.malformed = true;
     const dataLength = available - header.dataOffset;
-    if (
-      dataLength > 0 && view.getInt32(at + header.level, true) === SOL_SOCKET
-    ) {
-      const type = view.getInt32(at + header.type, true);
-      const data = at + header.dataOffset;
-      if (type === SCM_RIGHTS) {
-        const count = dataLength >>> 2;
-        for (let i = 0; i < count; i++) {
-          const fd = view.getInt32(data + 4 * i, true);
-          if (fd < 0) result.malformed = true;
-          else result.fds.push(fd);
-        }
-      } else if (
-        SCM_CREDENTIALS !== 0 && type === SCM_CREDENTIALS && dataLength >= 12
-      ) {
+    const level = view.getInt32(at + header.level, true);
+    const type = view.getInt32(at + header.type, true);
+    const data = at + header.dataOffset;
+    if (level !== SOL_SOCKET) {
+      if (result.unknown !== undefined) result.unknown++;
+    } else if (type === SCM_RIGHTS) {
+      const count = dataLength > 0 ? dataLength >>> 2 : 0;
+      for (let i = 0; i < count; i++) {
+        const fd = view.getInt32(data + 4 * i, true);
+        if (fd < 0) result.malformed = true;
+        else result.fds.push(fd);
+      }
+    } else if (SCM_PIDFD !== 0 && type === SCM_PIDFD) {
+      if (result.pidfds === undefined) {
+        // Not asked for: the caller would not close it, so say so.
+        if (result.unknown !== undefined) result.unknown++;
+      } else if (dataLength >= 4) {
+        const fd = view.getInt32(data, true);
+        if (fd < 0) result.malformed = true;
+        else result.pidfds.push(fd);
+      }
+    } else if (SCM_CREDENTIALS !== 0 && type === SCM_CREDENTIALS) {
+      if (dataLength >= 12) {
         result.credentials = {
           pid: view.getInt32(data, true),
           uid: view.getUint32(data + 4, true),
           gid: view.getUint32(data + 8, true),
         };
       }
+    } else if (result.unknown !== undefined) {
+      result.unknown++;
     }
     if (cmsgLength >= remaining) break;
     position += cmsgAlign(header, cmsgLength);

@@ -8,6 +8,7 @@
  */
 
 import { LINUX_ERRNO } from "./errno.ts";
+import { FILE_CONSTANTS } from "./stat.ts";
 import type {
   Architecture,
   PlatformLayout,
@@ -25,6 +26,7 @@ const CONSTANTS: SocketConstants = {
   SOL_SOCKET: 1,
   SCM_RIGHTS: 1,
   SCM_CREDENTIALS: 2,
+  SCM_PIDFD: 4,
   SO_TYPE: 3,
   SO_ERROR: 4,
   SO_SNDBUF: 7,
@@ -32,6 +34,7 @@ const CONSTANTS: SocketConstants = {
   SO_PASSCRED: 16,
   SO_PEERCRED: 17,
   SO_PASSRIGHTS: 83,
+  SO_PASSPIDFD: 76,
   SO_NOSIGPIPE: 0,
   MSG_PEEK: 0x2,
   MSG_CTRUNC: 0x8,
@@ -54,17 +57,7 @@ const CONSTANTS: SocketConstants = {
   POLLIN: 0x1,
   POLLOUT: 0x4,
   PIPE_BUF: 4096,
-  SEEK_SET: 0,
-  SEEK_CUR: 1,
-  SEEK_END: 2,
-  S_IFMT: 0o170000,
-  S_IFIFO: 0o010000,
-  S_IFCHR: 0o020000,
-  S_IFDIR: 0o040000,
-  S_IFBLK: 0o060000,
-  S_IFREG: 0o100000,
-  S_IFLNK: 0o120000,
-  S_IFSOCK: 0o140000,
+  ...FILE_CONSTANTS,
   MFD_CLOEXEC: 1,
   MFD_ALLOW_SEALING: 2,
   F_ADD_SEALS: 1033,
@@ -176,6 +169,12 @@ function linux(arch: Architecture): PlatformLayout {
         ? { size: 12, events: 0, data: 4 }
         : { size: 16, events: 0, data: 8 }),
       ...EPOLL,
+    },
+    // fstatat fills the kernel's struct stat (`stat` below).
+    fileStat: {
+      syscall: arch === "x86_64" ? 262 : 79,
+      AT_FDCWD: -100,
+      AT_SYMLINK_NOFOLLOW: 0x100,
     },
     // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
     peerCredentials: {

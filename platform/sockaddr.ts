@@ -16,14 +16,16 @@ export interface EncodedSockaddr {
 }
 
 const encoder = new TextEncoder();
+/** In a `u` regex a surrogate pair is one code point: only lone halves match. */
+const LONE_SURROGATE = /\p{Cs}/u;
 const decoder = new TextDecoder();
 
 /**
  * Encodes a Unix socket address. `"\0name"` is an abstract name on Linux: the
  * name is exactly the bytes after the first NUL, without a terminator.
  *
- * @throws {TypeError} for an empty path, a NUL inside a filesystem path, or an
- * abstract name where the platform has none.
+ * @throws {TypeError} for an empty path, a lone surrogate, a NUL inside a
+ * filesystem path, or an abstract name where the platform has none.
  * @throws {RangeError} when the path does not fit in `sun_path` with its NUL.
  */
 export function encodeSockaddrUn(
@@ -33,6 +35,13 @@ export function encodeSockaddrUn(
   const s = layout.sockaddrUn;
   if (typeof path !== "string" || path.length === 0) {
     throw new TypeError("Cannot use socket path: expected a non-empty string");
+  }
+  // UTF-8 cannot encode a lone surrogate: TextEncoder would bind U+FFFD,
+  // a different name from the one asked for.
+  if (LONE_SURROGATE.test(path)) {
+    throw new TypeError(
+      "Cannot use socket path: it contains a lone surrogate (not valid Unicode)",
+    );
   }
   const abstract = path.charCodeAt(0) === 0;
   if (abstract && !s.abstract) {

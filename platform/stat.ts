@@ -11,6 +11,21 @@ import type {
   StatLayout,
 } from "./types.ts";
 
+/** `SEEK_*` and `S_IF*`: the same numbers on Linux, macOS and FreeBSD. */
+export const FILE_CONSTANTS = {
+  SEEK_SET: 0,
+  SEEK_CUR: 1,
+  SEEK_END: 2,
+  S_IFMT: 0o170000,
+  S_IFIFO: 0o010000,
+  S_IFCHR: 0o020000,
+  S_IFDIR: 0o040000,
+  S_IFBLK: 0o060000,
+  S_IFREG: 0o100000,
+  S_IFLNK: 0o120000,
+  S_IFSOCK: 0o140000,
+} as const;
+
 /** What kind of file a descriptor refers to (the `S_IFMT` bits of `st_mode`). */
 export type FileType =
   | "file"

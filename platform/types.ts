@@ -126,6 +126,11 @@ export interface SocketConstants {
   readonly SCM_RIGHTS: number;
   /** `SCM_CREDENTIALS` (0 where the platform has none). */
   readonly SCM_CREDENTIALS: number;
+  /**
+   * `SCM_PIDFD` (Linux 6.5+: a pidfd of the sender, installed with every
+   * message while `SO_PASSPIDFD` is on; 0 where the platform has none).
+   */
+  readonly SCM_PIDFD: number;
   /** `SO_TYPE` (0 where the platform has none). */
   readonly SO_TYPE: number;
   /** `SO_ERROR` (0 where the platform has none). */
@@ -143,6 +148,8 @@ export interface SocketConstants {
    * the socket; 0 where the platform has none).
    */
   readonly SO_PASSRIGHTS: number;
+  /** `SO_PASSPIDFD` (Linux 6.5+; 0 where the platform has none). */
+  readonly SO_PASSPIDFD: number;
   /** `SO_NOSIGPIPE` (0 where the platform has none). */
   readonly SO_NOSIGPIPE: number;
   /** `MSG_PEEK` (0 where the platform has none). */
@@ -301,6 +308,21 @@ export interface PeerCredentialsLayout {
   readonly pidOption: number;
 }
 
+/**
+ * `fstatat` through `syscall(2)`, for telling whether a path is still the
+ * socket file a listener created (device and inode) and whether a path
+ * holds a socket. Linux only: glibc exports `fstatat` itself only from
+ * 2.33. It fills the struct {@linkcode PlatformLayout.stat} describes.
+ */
+export interface FileStatLayout {
+  /** `SYS_newfstatat` (x86_64) or `SYS_fstatat` (aarch64). */
+  readonly syscall: number;
+  /** `AT_FDCWD`: a relative path is resolved against the working directory. */
+  readonly AT_FDCWD: number;
+  /** `AT_SYMLINK_NOFOLLOW`: a link is described, not followed. */
+  readonly AT_SYMLINK_NOFOLLOW: number;
+}
+
 /** Everything fdpass needs to know about one target. */
 export interface PlatformLayout {
   /** Profile name, such as `"linux-x86_64"`. */
@@ -323,6 +345,8 @@ export interface PlatformLayout {
   readonly sockaddrUn: SockaddrUnLayout;
   /** `struct epoll_event` and the epoll constants (Linux); `null` elsewhere. */
   readonly epollEvent: EpollEventLayout | null;
+  /** `fstatat` through `syscall(2)` (Linux); `null` elsewhere. */
+  readonly fileStat: FileStatLayout | null;
   /** `getsockopt` of the peer's credentials. */
   readonly peerCredentials: PeerCredentialsLayout;
   /** `struct stat`. */

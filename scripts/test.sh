@@ -20,3 +20,4 @@ step "tests under Deno"
 $BIN/deno test --allow-all tests/
 step "tests under Bun"
 $BIN/bun test --timeout 60000
+step "the npm package in fresh Bun and Deno projects"; bash scripts/test-package.sh

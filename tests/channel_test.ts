@@ -853,3 +853,37 @@ test(
     });
   },
 );
+
+for (const kind of ["stream", "seqpacket"] as const satisfies SocketKind[]) {
+  test(
+    `shutdown("write") lets the peer receive every frame sent, with its fds, then end of stream; the channel still receives (${kind}, ${RUNTIME})`,
+    async () => {
+      await noLeak(async () => {
+        const [a, b] = socketPair(kind);
+        using left = new Channel(a);
+        using right = new Channel(b);
+        const [r, w] = pipe();
+        left.sendSync(new Uint8Array([1, 2, 3]), [r]);
+        r.close();
+        left.shutdown("write");
+        const frame = await right.receive();
+        assert.deepEqual([...frame.data], [1, 2, 3]);
+        assert.equal(frame.fds.length, 1);
+        frame.fds[0]!.close();
+        w.close();
+        const end = await right.receive().catch((error: unknown) => error);
+        assert.ok(end instanceof FrameError);
+        assert.equal(end.code, "ERR_END_OF_STREAM");
+        // Only writing ended: the other direction still carries frames.
+        right.sendSync(new Uint8Array([9]));
+        assert.deepEqual([...left.receiveSync().data], [9]);
+        assert.throws(
+          () => left.shutdown("sideways" as "read"),
+          TypeError,
+        );
+        left.close();
+        assert.throws(() => left.shutdown(), ClosedError);
+      });
+    },
+  );
+}

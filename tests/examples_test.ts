@@ -104,7 +104,7 @@ test(
 );
 
 test(
-  `shared_memory: Deno reads in place what Bun wrote into a memfd and answers through the same memory (from ${RUNTIME})`,
+  `shared_memory: Deno reads from a sealed memfd what Bun wrote into its mapping, and answers through the same pages (from ${RUNTIME})`,
   LONG,
   async () => {
     await noLeak(async () => {
@@ -118,14 +118,14 @@ test(
       const written = capture(out, /\[bun\] wrote .* checksum (\d+)/);
       const seen = capture(
         out,
-        /\[deno\] checksum of \d+ bytes read through the mapping: (\d+)/,
+        /\[deno\] checksum of \d+ bytes read from the shared file: (\d+)/,
       );
       assert.equal(seen, written);
       // Bun read Deno's answer out of its own mapping.
       assert.match(
         out,
         new RegExp(
-          `\\[bun\\] read from the shared memory: "Deno \\(pid \\d+\\) saw checksum ${written} in place"`,
+          `\\[bun\\] read from the shared memory: "Deno \\(pid \\d+\\) saw checksum ${written} in the shared file"`,
         ),
       );
       const socketBytes = Number(

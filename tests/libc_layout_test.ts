@@ -49,6 +49,11 @@ function probeSource(profile: PlatformLayout): string {
     ? []
     : Object.keys(profile.epollEvent).filter((k) => /^E[A-Z_]+$/.test(k));
   const errno = Object.keys(profile.errno);
+  const stat = profile.fileStat === null ? [] : [
+    "SYS_newfstatat",
+    "AT_FDCWD",
+    "AT_SYMLINK_NOFOLLOW",
+  ];
   return String.raw`#define _GNU_SOURCE 1
 #include <errno.h>
 #include <fcntl.h>
@@ -68,6 +73,7 @@ function probeSource(profile: PlatformLayout): string {
 #if defined(__linux__)
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #endif
 
 #define SIZE(t) printf("sizeof %s %zu\n", #t, sizeof(t))
@@ -223,6 +229,7 @@ ${
     ])
   }
 ${constantLines("errno", errno)}
+${constantLines("stat", stat)}
   return 0;
 }
 `;
@@ -308,6 +315,13 @@ function profile(): PlatformLayout {
   assert.ok(layout !== null);
   return layout;
 }
+
+/** Constants that kernel headers older than the running kernel may lack. */
+const NEWER_THAN_HEADERS = new Set([
+  "SO_PASSRIGHTS",
+  "SO_PASSPIDFD",
+  "SCM_PIDFD",
+]);
 
 test(`struct msghdr of ${name} equals libc's`, options, () => {
   const m = profile().msghdr;
@@ -492,9 +506,10 @@ test(
     const wrong: string[] = [];
     for (const [key, value] of expected) {
       const text = probe.values.get(`const ${key}`);
-      // Kernel headers older than Linux 6.16 lack SO_PASSRIGHTS: they cannot
-      // refute the profile's number (platform_test checks it against §2).
-      if (text === "none" && key === "SO_PASSRIGHTS") continue;
+      // Kernel headers older than Linux 6.16 lack SO_PASSRIGHTS (6.5:
+      // SO_PASSPIDFD, SCM_PIDFD): they cannot refute the profile's number
+      // (platform_test checks it against §2).
+      if (text === "none" && NEWER_THAN_HEADERS.has(key)) continue;
       const actual = text === "none" ? 0 : Number(text);
       if (actual !== value) {
         wrong.push(
@@ -517,6 +532,29 @@ test(`errno numbers of ${name} equal libc's`, options, () => {
   }
   assert.deepEqual(wrong, []);
 });
+
+test(
+  `struct stat and the fstatat syscall of ${name} match libc's (a listener's socket file)`,
+  options,
+  () => {
+    const f = profile().fileStat;
+    if (profile().os !== "linux") {
+      assert.equal(f, null);
+      return;
+    }
+    assert.ok(f !== null);
+    // The kernel fills its own struct stat; glibc's and musl's equal it on
+    // x86_64 and aarch64, so the struct stat test above checks what the
+    // syscall fills (profile().stat), and _socket_file.ts reads st_dev and
+    // st_ino as 64-bit words.
+    assert.equal(profile().stat.dev.size, 8);
+    assert.equal(profile().stat.ino.size, 8);
+    assert.equal(profile().stat.mode.size, 4);
+    assert.equal(c("stat SYS_newfstatat"), f.syscall);
+    assert.equal(c("stat AT_FDCWD"), f.AT_FDCWD);
+    assert.equal(c("stat AT_SYMLINK_NOFOLLOW"), f.AT_SYMLINK_NOFOLLOW);
+  },
+);
 
 test(
   `struct sockaddr_in, sockaddr_in6 and the inet constants of ${name} equal libc's`,

@@ -8,7 +8,19 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
+import { inspect } from "node:util";
 import { abstractName, available, noLeak, ROOT, RUNTIME } from "./_helpers.ts";
 import {
   armed,
@@ -26,8 +38,11 @@ import {
   ClosedError,
   connect,
   listen,
+  type ListenOptions,
   pipe,
   type SocketKind,
+  SystemError,
+  UnixListener,
   type UnixSocket,
 } from "../mod.ts";
 
@@ -366,6 +381,191 @@ test(
         child.kill("SIGKILL");
         await exited;
       }
+    });
+  },
+);
+
+/** A fresh directory for socket files, removed with everything in it. */
+async function withDirectory<T>(
+  body: (directory: string) => T | Promise<T>,
+): Promise<T> {
+  const directory = mkdtempSync(join(tmpdir(), "fdpass-listener-"));
+  try {
+    return await body(directory);
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+/** The error `action` throws (it must throw). */
+function thrown(action: () => unknown): unknown {
+  try {
+    action();
+  } catch (error) {
+    return error;
+  }
+  assert.fail("expected an error");
+}
+
+for (const kind of ["stream", "seqpacket"] as const satisfies SocketKind[]) {
+  test(
+    `close() removes the socket file listen() created, so the path can be listened on again (${kind}, ${RUNTIME})`,
+    async () => {
+      await noLeak(() =>
+        withDirectory((directory) => {
+          const path = join(directory, "a.sock");
+          const listener = listen(path, { kind });
+          assert.equal(lstatSync(path).isSocket(), true);
+          using client = connect(path, { kind });
+          using server = listener.acceptSync();
+          listener.close();
+          assert.equal(existsSync(path), false);
+          // The accepted connection outlives the listener and its file.
+          client.sendSync(text("still here"));
+          const buffer = new Uint8Array(16);
+          assert.equal(server.receiveSync(buffer).bytes, 10);
+          listen(path, { kind }).close();
+          assert.equal(existsSync(path), false);
+        })
+      );
+    },
+  );
+}
+
+test(
+  `unlinkOnClose: false keeps the file; listen() then fails with EADDRINUSE, and replaceStale: true takes the stale socket over (${RUNTIME})`,
+  async () => {
+    await noLeak(() =>
+      withDirectory((directory) => {
+        const path = join(directory, "kept.sock");
+        listen(path, { unlinkOnClose: false }).close();
+        assert.equal(lstatSync(path).isSocket(), true);
+        const error = thrown(() => listen(path));
+        assert.ok(error instanceof SystemError);
+        assert.equal(error.code, "EADDRINUSE");
+        assert.equal(error.syscall, "bind");
+        const listener = listen(path, { replaceStale: true });
+        using client = connect(path);
+        using server = listener.acceptSync();
+        client.sendSync(text("new"));
+        assert.equal(server.receiveSync(new Uint8Array(4)).bytes, 3);
+        listener.close();
+        assert.equal(existsSync(path), false);
+      })
+    );
+  },
+);
+
+test(
+  `replaceStale: true never takes over a live listener's path or a file that is not a socket (${RUNTIME})`,
+  async () => {
+    await noLeak(() =>
+      withDirectory((directory) => {
+        const live = join(directory, "live.sock");
+        using listener = listen(live);
+        const error = thrown(() => listen(live, { replaceStale: true }));
+        assert.ok(error instanceof SystemError);
+        assert.equal(error.code, "EADDRINUSE");
+        // Still the live listener's file, and it still accepts (the probe's
+        // connection first, closed at once by the prober: end of stream).
+        using probe = listener.acceptSync();
+        assert.equal(probe.receiveSync(new Uint8Array(1)).eof, true);
+        using client = connect(live);
+        using server = listener.acceptSync();
+        client.sendSync(text("ok"));
+        assert.equal(server.receiveSync(new Uint8Array(4)).bytes, 2);
+
+        const regular = join(directory, "regular");
+        writeFileSync(regular, "not a socket");
+        const refused = thrown(() => listen(regular, { replaceStale: true }));
+        assert.ok(refused instanceof SystemError);
+        assert.equal(refused.code, "EADDRINUSE");
+        assert.equal(readFileSync(regular, "utf8"), "not a socket");
+      })
+    );
+  },
+);
+
+test(
+  `close() leaves a file that replaced the listener's own socket file (${RUNTIME})`,
+  async () => {
+    await noLeak(() =>
+      withDirectory((directory) => {
+        const path = join(directory, "replaced.sock");
+        const first = listen(path);
+        renameSync(path, join(directory, "moved.sock"));
+        using second = listen(path);
+        first.close();
+        assert.equal(lstatSync(path).isSocket(), true);
+        using client = connect(path);
+        using server = second.acceptSync();
+        client.sendSync(text("second"));
+        assert.equal(server.receiveSync(new Uint8Array(8)).bytes, 6);
+        // The moved file was the first listener's, but no longer at its path.
+        assert.equal(existsSync(join(directory, "moved.sock")), true);
+      })
+    );
+  },
+);
+
+test(
+  `release() moves a listener to a new owner: pending accepts reject with ClosedError, the descriptor keeps listening, and the file is left to the new owner (${RUNTIME})`,
+  async () => {
+    await noLeak(() =>
+      withDirectory(async (directory) => {
+        const path = join(directory, "moved.sock");
+        const original = listen(path);
+        const pending = original.accept();
+        const adopted = UnixListener.fromFd(original.release());
+        assert.ok((await rejection(pending, "accept")) instanceof ClosedError);
+        assert.equal(original.closed, true);
+        assert.throws(() => original.fd, ClosedError);
+        assert.throws(() => original.release(), ClosedError);
+        original.close(); // a no-op: the descriptor is no longer its own
+        const accepting = adopted.accept();
+        using client = connect(path);
+        using server = await within(accepting, "accept");
+        client.sendSync(text("moved"));
+        assert.equal(await first(server), "moved");
+        // An adopted listener did not create the file: it never removes it.
+        adopted.close();
+        assert.equal(lstatSync(path).isSocket(), true);
+      })
+    );
+  },
+);
+
+test(
+  `toString() and inspection show a listener's kind, path and descriptor (${RUNTIME})`,
+  () => {
+    const path = abstractName("string");
+    const listener = listen(path, { kind: "seqpacket" });
+    const shown = `UnixListener(seqpacket, ${
+      JSON.stringify(path)
+    }, fd ${listener.fd})`;
+    assert.equal(String(listener), shown);
+    assert.equal(inspect(listener), shown);
+    listener.close();
+    assert.equal(
+      String(listener),
+      `UnixListener(seqpacket, ${JSON.stringify(path)}, closed)`,
+    );
+  },
+);
+
+test(
+  `listen() refuses unlinkOnClose and replaceStale that are not booleans, before binding (${RUNTIME})`,
+  async () => {
+    await noLeak(() => {
+      const path = abstractName("options");
+      for (const options of [{ unlinkOnClose: 1 }, { replaceStale: "yes" }]) {
+        assert.throws(
+          () => listen(path, options as unknown as ListenOptions),
+          TypeError,
+        );
+      }
+      // Nothing was bound: the name is free.
+      listen(path).close();
     });
   },
 );

@@ -150,7 +150,7 @@ test("listen() creates the socket file with mode 0o600 unless told otherwise", a
   });
 });
 
-test("listen() never unlinks an existing path, socket or not", async () => {
+test("listen() never unlinks an existing path, socket or not, unless asked to replace a stale socket", async () => {
   await noLeak(() => {
     const dir = scratch();
     try {
@@ -163,8 +163,9 @@ test("listen() never unlinks an existing path, socket or not", async () => {
       assert.equal(statSync(file).isFile(), true);
       assert.equal(statSync(file).size, 8);
 
+      // A stale socket file: its listener kept it on close.
       const stale = join(dir, "stale.sock");
-      listen(stale).close();
+      listen(stale, { unlinkOnClose: false }).close();
       assert.throws(
         () => listen(stale),
         (e) => e instanceof SystemError && e.code === "EADDRINUSE",

@@ -14,9 +14,29 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { noLeak, RUNTIME } from "./_helpers.ts";
 import { warmReactor } from "./peers/fault_common.ts";
-import { runStress } from "./peers/stress_driver.ts";
+import { fdDiff, runStress } from "./peers/stress_driver.ts";
 
 const MESSAGES = Number(process.env.FDPASS_STRESS_MESSAGES ?? 500);
+
+test("the per-step fd check ignores files the runtime opens itself and sees every fd fdpass could leak", () => {
+  const base = new Map([[0, "/dev/null"], [3, "socket:[10]"]]);
+  // Bun opens /proc/self/statm on its own between two steps.
+  assert.equal(fdDiff(base, new Map([...base, [9, "/proc/5083/statm"]])), "");
+  assert.equal(
+    fdDiff(base, new Map([...base, [9, "pipe:[7]"]])),
+    "+9 -> pipe:[7]",
+  );
+  assert.equal(
+    fdDiff(base, new Map([...base, [9, "anon_inode:[pidfd]"]])),
+    "+9 -> anon_inode:[pidfd]",
+  );
+  assert.equal(fdDiff(base, new Map([[0, "/dev/null"]])), "-3 -> socket:[10]");
+  // A socket's number reused by a file still counts: the socket went.
+  assert.equal(
+    fdDiff(base, new Map([[0, "/dev/null"], [3, "/tmp/x"]])),
+    "+3 -> /tmp/x, -3 -> socket:[10]",
+  );
+});
 
 for (const child of ["bun", "deno"] as const) {
   test(

@@ -964,3 +964,26 @@ describe(`closed sockets (${RUNTIME})`, () => {
     });
   }
 });
+
+describe(`release() (${RUNTIME})`, () => {
+  test("release() hands the descriptor to one new owner: a pending receive rejects with ClosedError and the old object reads as closed", async () => {
+    await noLeak(async () => {
+      const [a, b] = socketPair();
+      const pending = b.receive(new Uint8Array(8));
+      const moved = UnixSocket.fromFd(b.release());
+      try {
+        await assert.rejects(pending, ClosedError);
+        assert.equal(b.closed, true);
+        assert.throws(() => b.fd, ClosedError);
+        assert.throws(() => b.release(), ClosedError);
+        b.close(); // a no-op: the descriptor is the new owner's
+        a.sendSync(bytes("moved"));
+        const got = await moved.receive(new Uint8Array(8));
+        assert.equal(got.bytes, 5);
+      } finally {
+        a.close();
+        moved.close();
+      }
+    });
+  });
+});

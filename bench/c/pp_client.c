@@ -5,6 +5,7 @@
  *
  *   pp_client <path> <warmup> <rounds>
  */
+#include <sys/resource.h>
 #include "common.h"
 
 #include <fcntl.h>
@@ -48,6 +49,14 @@ static void round_trip(void) {
   }
 }
 
+/* User + system CPU time of this process so far (getrusage), in ns. */
+static uint64_t cpu_ns(void) {
+  struct rusage u;
+  if (getrusage(RUSAGE_SELF, &u) < 0) DIE("getrusage");
+  return (uint64_t)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000000ull +
+         (uint64_t)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1000ull;
+}
+
 int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr, "usage: pp_client <path> <warmup> <rounds>\n");
@@ -79,13 +88,15 @@ int main(int argc, char **argv) {
   uint64_t *rtt = malloc(sizeof(uint64_t) * (size_t)rounds);
   if (!rtt) DIE("malloc");
   for (long i = 0; i < warm; i++) round_trip();
+  uint64_t cpu0 = cpu_ns();
   for (long i = 0; i < rounds; i++) {
     uint64_t t0 = now_ns();
     round_trip();
     rtt[i] = now_ns() - t0;
   }
+  uint64_t cpu = cpu_ns() - cpu0;
   close(sock);
-  fputs("{\"rtt_ns\":[", stdout);
+  printf("{\"cpu_ns\":%llu,\"rtt_ns\":[", (unsigned long long)cpu);
   for (long i = 0; i < rounds; i++) printf(i ? ",%llu" : "%llu", (unsigned long long)rtt[i]);
   fputs("]}\n", stdout);
   return 0;

@@ -2,8 +2,10 @@
 // each round trip `await send(64 B, [fd])`, then `await receive()` until
 // 64 B are in, closing the fd that came back.
 // Usage: <runtime> pingpong.ts <path> <warmup> <rounds>
-// Prints {"rtt_ns":[...]}, or {"skip":"..."} if the async API is missing.
+// Prints {"cpu_ns":N,"rtt_ns":[...]} (cpu_ns: user + system CPU time of
+// the timed rounds, every thread of the process), or {"skip":"..."} if the async API is missing.
 import { openSync } from "node:fs";
+import process from "node:process";
 import { connect } from "../../mod.ts";
 
 const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
@@ -41,11 +43,14 @@ if (typeof s.receive !== "function" || typeof s.send !== "function") {
 
   for (let i = 0; i < warm; i++) await roundTrip();
   const rtt = new Array<number>(rounds);
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < rounds; i++) {
     const t0 = performance.now();
     await roundTrip();
     rtt[i] = Math.round((performance.now() - t0) * 1e6);
   }
+  const cpu = process.cpuUsage(cpu0);
   sock.close();
-  console.log(JSON.stringify({ rtt_ns: rtt }));
+  const cpu_ns = (cpu.user + cpu.system) * 1000;
+  console.log(JSON.stringify({ cpu_ns, rtt_ns: rtt }));
 }

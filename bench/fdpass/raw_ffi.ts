@@ -6,13 +6,17 @@
 //
 // Usage: <runtime> raw_ffi.ts sync <pairs> <pairs_253>
 //        <runtime> raw_ffi.ts pingpong <path> <warmup> <rounds>
+//        <runtime> raw_ffi.ts pingpong-await <path> <warmup> <rounds>
 // The ping-pong client never blocks in recvmsg (an async library cannot hold
 // the event loop): MSG_DONTWAIT, and sched_yield before each receive, as
-// fdpass does after a receive that had to wait.
+// fdpass does after a receive that had to wait. `pingpong-await` is the same
+// loop with one `await` of an already-resolved promise after every syscall:
+// what any promise-returning API pays at the least, before its own work.
 // Output: as sync.ts ({fd1_64, nofd_64, nofd_4k, fd253_64}) or as
 // pingpong.ts ({rtt_ns: [...]}).
 
 // deno-lint-ignore-file no-explicit-any
+import process from "node:process";
 type Call = (...args: any[]) => any;
 type Symbols = Record<keyof typeof DEFS, Call>;
 
@@ -132,7 +136,9 @@ if (args[0] === "sync") {
     nofd_4k: run(4096, 0, pairs),
     fd253_64: run(64, 253, pairs253),
   }));
-} else if (args[0] === "pingpong") {
+} else if (args[0] === "pingpong" || args[0] === "pingpong-await") {
+  const awaiting = args[0] === "pingpong-await";
+  const resolved = Promise.resolve();
   const path = new TextEncoder().encode(args[1]!);
   const warm = Number(args[2]);
   const rounds = Number(args[3]);
@@ -147,9 +153,12 @@ if (args[0] === "sync") {
   const into = message(new Uint8Array(64), 1);
   rights(out, devnull, 1);
   const rtt: number[] = [];
+  let cpu0 = process.cpuUsage();
   for (let i = 0; i < warm + rounds; i++) {
+    if (i === warm) cpu0 = process.cpuUsage();
     const t0 = performance.now();
     s.sendmsg(fd, out.bytes, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (awaiting) await resolved;
     let got = 0;
     while (got < 64) {
       s.sched_yield();
@@ -157,14 +166,17 @@ if (args[0] === "sync") {
       const r = Number(
         s.recvmsg(fd, into.bytes, MSG_CMSG_CLOEXEC | MSG_DONTWAIT),
       );
+      if (awaiting) await resolved;
       if (r < 0) continue;
       if (into.words[5]! > 0n) s.close(into.i32[22]!);
       got += r;
     }
     if (i >= warm) rtt.push(Math.round((performance.now() - t0) * 1e6));
   }
+  const cpu = process.cpuUsage(cpu0);
+  const cpu_ns = (cpu.user + cpu.system) * 1000;
   s.close(fd);
-  console.log(JSON.stringify({ rtt_ns: rtt }));
+  console.log(JSON.stringify({ cpu_ns, rtt_ns: rtt }));
 } else {
   console.error(
     "usage: raw_ffi.ts sync <pairs> <pairs_253> | pingpong <path> <warmup> <rounds>",

@@ -1,5 +1,6 @@
 // Node 20 ping-pong client using the `usocket` addon: 64 B + 1 fd each way.
-// Usage: node client.mjs <path> <warmup> <rounds>. Prints {"rtt_ns":[...]}.
+// Usage: node client.mjs <path> <warmup> <rounds>. Prints {"cpu_ns":N,"rtt_ns":[...]}
+// (cpu_ns: user + system CPU time of the timed rounds).
 import { createRequire } from "node:module";
 import { closeSync, openSync } from "node:fs";
 
@@ -17,6 +18,7 @@ const rtt = new Array(rounds);
 const sock = new USocket();
 let done = 0;
 let t0 = 0n;
+let cpu0 = process.cpuUsage();
 
 function send() {
   t0 = process.hrtime.bigint();
@@ -36,9 +38,12 @@ function onReadable() {
     for (const fd of msg.fds) closeSync(fd);
     if (done >= warm) rtt[done - warm] = Number(t1 - t0);
     done++;
+    if (done === warm) cpu0 = process.cpuUsage();
     if (done === total) {
       sock.destroy();
-      process.stdout.write(JSON.stringify({ rtt_ns: rtt }) + "\n");
+      const cpu = process.cpuUsage(cpu0);
+      const cpu_ns = (cpu.user + cpu.system) * 1000;
+      process.stdout.write(JSON.stringify({ cpu_ns, rtt_ns: rtt }) + "\n");
       return;
     }
     send();

@@ -1,6 +1,7 @@
 """Blocking CPython ping-pong client: 64 B + 1 fd each way.
 
-Usage: pp_client.py <path> <warmup> <rounds>. Prints {"rtt_ns": [...]}.
+Usage: pp_client.py <path> <warmup> <rounds>. Prints {"cpu_ns": N, "rtt_ns": [...]}
+(cpu_ns: user + system CPU time of the timed rounds).
 """
 import json
 import os
@@ -39,12 +40,14 @@ def main():
     for _ in range(warm):
         rt()
     out = [0] * rounds
+    cpu0 = time.process_time_ns()
     for i in range(rounds):
         t0 = clock()
         rt()
         out[i] = clock() - t0
+    cpu = time.process_time_ns() - cpu0
     s.close()
-    print(json.dumps({"rtt_ns": out}, separators=(",", ":")))
+    print(json.dumps({"cpu_ns": cpu, "rtt_ns": out}, separators=(",", ":")))
 
 
 if __name__ == "__main__":

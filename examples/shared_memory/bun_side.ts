@@ -1,13 +1,15 @@
 /**
  * Shared memory between Bun and Deno, Bun's half. It creates an anonymous
- * in-memory file (`memfd_create`), maps it, writes 1 MiB into the mapping,
- * and passes the file's descriptor (not its bytes) to a Deno process over a
- * Unix socket. Deno maps the same file, checks the data in place, and
- * writes its answer into the mapping; Bun reads that answer from its own
- * mapping. Only a few bytes of JSON ever cross the socket.
+ * in-memory file with fdpass's `memfd()` (sealed at its size), maps it,
+ * writes 1 MiB into the mapping, and passes the file's descriptor (not its
+ * bytes) to a Deno process over a Unix socket. Deno reads the same pages
+ * with `readAt` (no FFI of its own: `--allow-ffi` for fdpass is all it
+ * needs), checks the data, and writes its answer into the file with
+ * `writeAt`; Bun reads that answer straight out of its own mapping. Only a
+ * few bytes of JSON ever cross the socket.
  *
- * fdpass has no memory-mapping API; this file binds the four libc
- * functions it needs through `bun:ffi` itself.
+ * fdpass has no memory-mapping API; this file binds `mmap` and `munmap`
+ * through `bun:ffi` itself.
  *
  * Run: `bun examples/shared_memory/bun_side.ts` (it starts the Deno side,
  * which gets `--allow-ffi` and nothing else).
@@ -18,40 +20,27 @@
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { dlopen, type Pointer, toArrayBuffer } from "bun:ffi";
-import { Channel, listen, OwnedFd } from "../../mod.ts";
+import { Channel, listen, memfd } from "../../mod.ts";
 import { beside, runtimeBinary } from "../_runtimes.ts";
 import { checksum, DATA, REPLY, SIZE } from "./layout.ts";
 
 const log = (text: string): void => console.log(`[bun] ${text}`);
 
 const libc = dlopen("libc.so.6", {
-  // int memfd_create(const char *name, unsigned int flags)
-  memfd_create: { args: ["ptr", "u32"], returns: "i32" },
-  // int ftruncate(int fd, off_t length)
-  ftruncate: { args: ["i32", "i64"], returns: "i32" },
-  // int fcntl(int fd, int cmd, int arg)
-  fcntl: { args: ["i32", "i32", "i32"], returns: "i32" },
   // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
   mmap: { args: ["ptr", "u64", "i32", "i32", "i32", "i64"], returns: "ptr" },
   // int munmap(void *addr, size_t length)
   munmap: { args: ["ptr", "u64"], returns: "i32" },
 }).symbols;
-const MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
-const F_ADD_SEALS = 1033, F_SEAL_SEAL = 1, F_SEAL_SHRINK = 2, F_SEAL_GROW = 4;
 const PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1;
 
 // 1. An in-memory file of SIZE bytes, sealed at that size: the peer can
 //    write into it but never shrink it under our mapping (which would crash
 //    us with SIGBUS on the next access).
-const name = new TextEncoder().encode("fdpass-shared\0");
-const fd = libc.memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-if (fd < 0) throw new Error("memfd_create failed");
-const memfd = new OwnedFd(fd); // fdpass closes it exactly once
-if (libc.ftruncate(memfd.fd, SIZE) !== 0) throw new Error("ftruncate failed");
-const seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
-if (libc.fcntl(memfd.fd, F_ADD_SEALS, seals) !== 0) {
-  throw new Error("sealing failed");
-}
+const file = memfd("fdpass-shared", {
+  size: SIZE,
+  seal: ["shrink", "grow", "seal"],
+});
 
 // 2. Map it: `memory` views the shared pages themselves, no copy.
 const address = libc.mmap(
@@ -59,7 +48,7 @@ const address = libc.mmap(
   SIZE,
   PROT_READ | PROT_WRITE,
   MAP_SHARED,
-  memfd.fd,
+  file.fd,
   0,
 );
 // MAP_FAILED is (void *)-1, which bun:ffi returns as a BigInt.
@@ -88,8 +77,8 @@ using channel = new Channel(
   await listener.accept({ signal: AbortSignal.timeout(60_000) }),
 );
 const offer = new TextEncoder().encode(JSON.stringify({ size: SIZE, sum }));
-await channel.send(offer, [memfd]);
-memfd.close(); // the mapping keeps the memory; Deno holds the other reference
+await channel.send(offer, [file]);
+file.close(); // the mapping keeps the memory; Deno holds the other reference
 let socketBytes = offer.length;
 
 // 4. Deno's answer is in the shared memory; the socket only says "done".

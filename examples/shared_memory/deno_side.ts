@@ -1,11 +1,10 @@
 /**
  * Shared memory between Bun and Deno, Deno's half (started by
  * bun_side.ts with `--allow-ffi` only). It receives the memfd's descriptor,
- * maps the same pages, checks Bun's data where it lies, and writes its
- * answer into the mapping for Bun to read.
- *
- * fdpass has no memory-mapping API; this file binds `mmap` and `munmap`
- * through `Deno.dlopen` itself.
+ * checks that its size is sealed, reads Bun's data from the same pages with
+ * `readAt`, and writes its answer into the file with `writeAt`: Bun sees it
+ * at once in its own mapping. No FFI of its own: fdpass's `OwnedFd` does
+ * the positional I/O.
  *
  * @module
  */
@@ -14,30 +13,7 @@ import process from "node:process";
 import { Channel, connect } from "../../mod.ts";
 import { checksum, DATA, REPLY } from "./layout.ts";
 
-// The few Deno FFI declarations used here, so that this file also
-// type-checks under Bun's types (tsconfig.json covers examples/).
-declare const Deno: {
-  dlopen(path: string, symbols: Record<string, unknown>): {
-    symbols: Record<string, (...args: unknown[]) => unknown>;
-  };
-  UnsafePointer: { value(pointer: unknown): bigint };
-  UnsafePointerView: new (pointer: unknown) => {
-    getArrayBuffer(byteLength: number): ArrayBuffer;
-  };
-};
-
 const log = (text: string): void => console.log(`  [deno] ${text}`);
-
-const libc = Deno.dlopen("libc.so.6", {
-  // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
-  mmap: {
-    parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"],
-    result: "pointer",
-  },
-  // int munmap(void *addr, size_t length)
-  munmap: { parameters: ["pointer", "usize"], result: "i32" },
-}).symbols;
-const PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1;
 
 const arg = process.argv[2]!;
 const path = arg.startsWith("@") ? `\0${arg.slice(1)}` : arg;
@@ -52,35 +28,37 @@ const { size, sum } = JSON.parse(new TextDecoder().decode(offer.data)) as {
 using memfd = offer.fds[0]!;
 log(`received fd ${memfd.fd} and ${offer.data.length} bytes of JSON`);
 
-// 2. Map the same pages. getArrayBuffer wraps the memory itself, no copy.
-const address = libc.mmap!(
-  null,
-  size,
-  PROT_READ | PROT_WRITE,
-  MAP_SHARED,
-  memfd.fd,
-  0,
-);
-if (address === null || Deno.UnsafePointer.value(address) === 2n ** 64n - 1n) {
-  throw new Error("mmap failed");
+// 2. Trust the size only if nobody can change it any more.
+const seals = memfd.seals();
+if (!seals.includes("shrink") || !seals.includes("grow")) {
+  throw new Error(`the memfd's size is not sealed (seals: ${seals})`);
 }
-const memory = new Uint8Array(
-  new Deno.UnsafePointerView(address).getArrayBuffer(size),
-);
+const info = await memfd.stat();
+log(`a ${info.type} of ${info.size} bytes, sealed: ${seals.join(", ")}`);
 
-// 3. Read Bun's data where it lies, and answer in the same memory.
-const seen = checksum(memory.subarray(DATA));
+// 3. Read Bun's data from the shared pages (page cache, not the socket).
+const data = new Uint8Array(size - DATA);
+let got = 0;
+while (got < data.length) {
+  const n = await memfd.readAt(data.subarray(got), DATA + got);
+  if (n === 0) throw new Error("the memfd ended early");
+  got += n;
+}
+const seen = checksum(data);
 log(
-  `checksum of ${size - DATA} bytes read through the mapping: ${seen} (${
+  `checksum of ${data.length} bytes read from the shared file: ${seen} (${
     seen === sum ? "matches Bun's" : "DIFFERS from Bun's"
   })`,
 );
+
+// 4. Answer in the same memory: a u32 length, then UTF-8.
 const reply = new TextEncoder().encode(
-  `Deno (pid ${process.pid}) saw checksum ${seen} in place`,
+  `Deno (pid ${process.pid}) saw checksum ${seen} in the shared file`,
 );
-new DataView(memory.buffer).setUint32(REPLY, reply.length, true);
-memory.set(reply, REPLY + 4);
-libc.munmap!(address, size); // `memory` must not be touched after this
+const answer = new Uint8Array(4 + reply.length);
+new DataView(answer.buffer).setUint32(0, reply.length, true);
+answer.set(reply, 4);
+await memfd.writeAt(answer, REPLY);
 
 await channel.send(new TextEncoder().encode("done"));
 if (seen !== sum) process.exit(1);

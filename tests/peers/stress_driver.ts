@@ -7,7 +7,9 @@
  * the reply's tokens (read by the child through each fd) and the inode of
  * every echoed fd match what was sent, in order, none twice, none missing;
  * its own fd table equals its baseline; and the child's fd table, read from
- * outside through /proc/<pid>/fd, equals the child's baseline.
+ * outside through /proc/<pid>/fd, equals the child's baseline, in every fd
+ * fdpass could own (sockets, pipes, anonymous inodes: the runtimes open
+ * files of their own at any moment).
  *
  * @module
  */
@@ -84,17 +86,38 @@ export function fdsOf(pid: number | "self"): Map<number, string> {
   return out;
 }
 
-/** Describes how `now` differs from `before`, or "" when it does not. */
+/**
+ * Whether an fd with this /proc target could be fdpass's: fdpass creates
+ * only sockets, pipes and anonymous inodes (its reactor's epoll and
+ * eventfd), never a path. The runtime opens files of its own at any moment
+ * (Bun reads /proc/self/statm), which must not read as a leak.
+ */
+export function fdpassKind(target: string | undefined): boolean {
+  return target !== undefined &&
+    (target.startsWith("socket:") || target.startsWith("pipe:") ||
+      target.startsWith("anon_inode:"));
+}
+
+/**
+ * Describes how `now` differs from `before` in the fds fdpass could have
+ * opened or closed (see {@linkcode fdpassKind}), or "" when it does not.
+ */
 export function fdDiff(
   before: Map<number, string>,
   now: Map<number, string>,
 ): string {
   const out: string[] = [];
   for (const [fd, target] of now) {
-    if (before.get(fd) !== target) out.push(`+${fd} -> ${target}`);
+    const was = before.get(fd);
+    if (was !== target && (fdpassKind(target) || fdpassKind(was))) {
+      out.push(`+${fd} -> ${target}`);
+    }
   }
   for (const [fd, target] of before) {
-    if (now.get(fd) !== target) out.push(`-${fd} -> ${target}`);
+    const is = now.get(fd);
+    if (is !== target && (fdpassKind(target) || fdpassKind(is))) {
+      out.push(`-${fd} -> ${target}`);
+    }
   }
   return out.join(", ");
 }

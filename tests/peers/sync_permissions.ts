@@ -6,7 +6,9 @@
  * - import: only imports the library (needs no permission).
  * - pair: calls socketPair() and pipe() and reports the errors they throw.
  * - roundtrip: passes a pipe's write end over a socket pair, writes through
- *   the received fd and reads it back from the read end.
+ *   the received fd and reads it back from the read end; then a nonblocking
+ *   receive with nothing queued (errno EAGAIN) and an async receive that
+ *   waits for a later send.
  *
  * @module
  */
@@ -57,11 +59,21 @@ if (mode === "import") {
   received.close();
   const buffer = new Uint8Array(64);
   const n = readEnd.readSync(buffer);
+  // errno read back: nothing is waiting.
+  const empty = describe(() =>
+    b.receiveSync(new Uint8Array(1), { nonblocking: true })
+  );
+  // An async receive, which parks on the reactor until the send.
+  const pending = b.receive(new Uint8Array(4));
+  setTimeout(() => a.sendSync(new TextEncoder().encode("late")), 10);
+  const late = await pending;
   for (const x of [a, b, readEnd]) x.close();
   console.log(JSON.stringify({
     bytes,
     fds: fds.length,
     text: new TextDecoder().decode(buffer.subarray(0, n)),
+    empty: empty.code,
+    late: late.bytes,
   }));
 } else {
   throw new Error(`unknown mode ${String(mode)}`);

@@ -1,0 +1,658 @@
+/**
+ * Hostile and careless callers (issue 11): every promise of the README's
+ * "Guarantees" holds against lying typed arrays, huge and detached buffers,
+ * getters that close the socket, look-alike signals and foreign sockets.
+ * Each case runs in both runtimes inside `noLeak()`.
+ */
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  bind,
+  Channel,
+  ClosedError,
+  connect,
+  ControlMessageError,
+  listen,
+  OwnedFd,
+  pipe,
+  type SocketKind,
+  socketPair,
+  SystemError,
+  UnixListener,
+  UnixSocket,
+} from "../mod.ts";
+import { abstractName, inodeOf, noLeak, openFds } from "./_helpers.ts";
+import { runScript, RUNTIME } from "./_helpers.ts";
+import { libc } from "../_system.ts";
+
+/** A real Uint8Array whose own `byteLength` claims far more than it holds. */
+function lyingLength(bytes: number[], claimed = 60_000): Uint8Array {
+  const u = new Uint8Array(bytes);
+  Object.defineProperty(u, "byteLength", { value: claimed });
+  Object.defineProperty(u, "length", { value: claimed });
+  return u;
+}
+
+/** A subclass whose `byteOffset` and `buffer` point elsewhere. */
+class Misleading extends Uint8Array {
+  override get byteOffset(): number {
+    return 1 << 30;
+  }
+  override get buffer(): ArrayBuffer {
+    return new ArrayBuffer(1 << 20);
+  }
+  override get byteLength(): number {
+    return 1 << 20;
+  }
+}
+
+function detached(size: number): Uint8Array {
+  const u = new Uint8Array(size);
+  structuredClone(u.buffer, { transfer: [u.buffer] });
+  return u;
+}
+
+const GIB4 = 2 ** 32;
+
+/** Two connected sockets, both closed at the end of the `using` block. */
+function pair(
+  kind: SocketKind = "stream",
+): { a: UnixSocket; b: UnixSocket } & Disposable {
+  const [a, b] = socketPair(kind);
+  return {
+    a,
+    b,
+    [Symbol.dispose](): void {
+      a.close();
+      b.close();
+    },
+  };
+}
+
+test("sendSync() sends the real bytes of a Uint8Array whose byteLength lies", async () => {
+  await noLeak(() => {
+    using p = pair("seqpacket");
+    const { a, b } = p;
+    assert.equal(a.sendSync(lyingLength([1, 2, 3, 4])), 4);
+    const into = new Uint8Array(100);
+    const r = b.receiveSync(into);
+    assert.equal(r.bytes, 4);
+    assert.deepEqual([...into.subarray(0, 4)], [1, 2, 3, 4]);
+  });
+});
+
+test("receiveSync() writes only into the real bytes of a Uint8Array whose byteLength lies", async () => {
+  await noLeak(() => {
+    using p = pair("seqpacket");
+    const { a, b } = p;
+    a.sendSync(new Uint8Array(100).fill(7));
+    const backing = new Uint8Array(16);
+    const target = backing.subarray(4, 8);
+    Object.defineProperty(target, "byteLength", { value: 60_000 });
+    const r = b.receiveSync(target);
+    assert.equal(r.bytes, 4);
+    assert.equal(r.truncated, true);
+    assert.deepEqual([...backing], [
+      0,
+      0,
+      0,
+      0,
+      7,
+      7,
+      7,
+      7,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+    ]);
+  });
+});
+
+test("send() and receive() use the engine's length, offset and buffer, not the view's getters", async () => {
+  await noLeak(async () => {
+    using p = pair("seqpacket");
+    const { a, b } = p;
+    const data = new Misleading(4);
+    data.set([9, 8, 7, 6]);
+    assert.equal(await a.send(data), 4);
+    assert.equal(a.sendSync([data, lyingLength([5])]), 5);
+    const into = new Misleading(8);
+    const r = await b.receive(into);
+    assert.equal(r.bytes, 4);
+    assert.deepEqual([...new Uint8Array(into)].slice(0, 4), [9, 8, 7, 6]);
+    const second = new Uint8Array(8);
+    assert.equal(b.receiveSync([lyingLength([0, 0]), second]).bytes, 5);
+    assert.deepEqual([...second.subarray(0, 3)], [7, 6, 5]);
+  });
+});
+
+test("OwnedFd.readSync()/writeSync() use the real length of a lying Uint8Array", async () => {
+  await noLeak(() => {
+    const [r, w] = pipe();
+    try {
+      assert.equal(w.writeSync(lyingLength([1, 2, 3])), 3);
+      w.writeSync(new Uint8Array(50).fill(1));
+      const backing = new Uint8Array(8);
+      const into = backing.subarray(0, 2);
+      Object.defineProperty(into, "byteLength", { value: 60_000 });
+      assert.equal(r.readSync(into), 2);
+      assert.deepEqual([...backing], [1, 2, 0, 0, 0, 0, 0, 0]);
+      assert.throws(() => r.readSync(detached(4)), TypeError);
+      assert.throws(() => w.writeSync(detached(4)), TypeError);
+    } finally {
+      r.close();
+      w.close();
+    }
+  });
+});
+
+test("Channel frames carry the real length of a lying Uint8Array", async () => {
+  await noLeak(async () => {
+    const [a, b] = socketPair();
+    using left = new Channel(a);
+    using right = new Channel(b);
+    left.sendSync(lyingLength([1, 2, 3]));
+    await left.send(lyingLength([4]));
+    assert.deepEqual([...right.receiveSync().data], [1, 2, 3]);
+    assert.deepEqual([...(await right.receive()).data], [4]);
+  });
+});
+
+test("an object that only inherits from Uint8Array.prototype is a TypeError", async () => {
+  await noLeak(() => {
+    using p = pair();
+    const { a, b } = p;
+    const fake = Object.create(Uint8Array.prototype) as Uint8Array;
+    assert.throws(() => a.sendSync(fake), TypeError);
+    assert.throws(() => a.sendSync([fake]), TypeError);
+    assert.throws(
+      () => b.receiveSync(fake, { nonblocking: true }),
+      TypeError,
+    );
+  });
+});
+
+test("a 4 GiB receive buffer reads the data, not a false end of stream", async () => {
+  await noLeak(async () => {
+    using p = pair();
+    const { a, b } = p;
+    a.sendSync(new Uint8Array([1, 2, 3, 4, 5]));
+    let big: Uint8Array | undefined = new Uint8Array(GIB4);
+    const r = b.receiveSync(big);
+    assert.equal(r.bytes, 5);
+    assert.equal(r.eof, false);
+    a.sendSync(new Uint8Array([6]));
+    const r2 = await b.receive(big);
+    assert.equal(r2.bytes, 1);
+    assert.equal(big[0], 6);
+    big = undefined;
+  });
+});
+
+test(
+  "a blocking stream sendSync() and an async send() of 4 GiB send every byte, in calls the kernel takes whole",
+  {
+    timeout: 120_000,
+  },
+  async () => {
+    await noLeak(async () => {
+      let big: Uint8Array | undefined = new Uint8Array(GIB4);
+      for (const mode of ["sync", "async"] as const) {
+        const name = abstractName("huge");
+        using listener = listen(name);
+        const child = runScript(RUNTIME, "tests/peers/hostile_drain.ts", [
+          name,
+        ]);
+        {
+          using server = await listener.accept({
+            signal: AbortSignal.timeout(30_000),
+          });
+          const sent: number = mode === "sync"
+            ? server.sendSync(big)
+            : await server.send(big);
+          assert.equal(sent, GIB4);
+        }
+        const result = await child;
+        assert.equal(result.code, 0, result.stderr);
+        assert.deepEqual(JSON.parse(result.stdout), { bytes: GIB4 });
+      }
+      big = undefined;
+    });
+  },
+);
+
+test("a seqpacket message of 4 GiB is a RangeError, never an empty message", async () => {
+  await noLeak(async () => {
+    using p = pair("seqpacket");
+    const { a, b } = p;
+    let big: Uint8Array | undefined = new Uint8Array(GIB4);
+    assert.throws(() => a.sendSync(big!), RangeError);
+    await assert.rejects(a.send(big), RangeError);
+    big = undefined;
+    assert.throws(
+      () => b.receiveSync(new Uint8Array(1), { nonblocking: true }),
+      (e: unknown) => e instanceof SystemError && e.code === "EAGAIN",
+    );
+  });
+});
+
+test("a detached buffer is a TypeError and the message stays queued", async () => {
+  await noLeak(async () => {
+    using p = pair("seqpacket");
+    const { a, b } = p;
+    a.sendSync(new Uint8Array([1, 2, 3]));
+    assert.throws(() => b.receiveSync(detached(8)), TypeError);
+    await assert.rejects(b.receive(detached(8)), TypeError);
+    assert.throws(() => a.sendSync(detached(8)), TypeError);
+    const r = b.receiveSync(new Uint8Array(8));
+    assert.equal(r.bytes, 3);
+    assert.equal(r.truncated, false);
+  });
+});
+
+test('maxFds: "3" is a TypeError, maxFds: 3.5 a RangeError, nonblocking: "yes" a TypeError', async () => {
+  await noLeak(async () => {
+    using p = pair();
+    const { a, b } = p;
+    const buffer = new Uint8Array(1);
+    const bad = { maxFds: "3" } as unknown as { maxFds: number };
+    assert.throws(() => b.receiveSync(buffer, bad), TypeError);
+    await assert.rejects(b.receive(buffer, bad), TypeError);
+    assert.throws(() => b.receiveSync(buffer, { maxFds: 3.5 }), RangeError);
+    const flag = { nonblocking: "yes" } as unknown as {
+      nonblocking: boolean;
+    };
+    assert.throws(() => b.receiveSync(buffer, flag), TypeError);
+    assert.throws(() => a.sendSync(buffer, [], flag), TypeError);
+  });
+});
+
+/** Closes `socket` and opens a new pair; returns it if it took `fd`'s number. */
+function reuse(socket: UnixSocket, fd: number): [UnixSocket, UnixSocket] {
+  socket.close();
+  const fresh = socketPair("seqpacket");
+  assert.ok(
+    fresh.some((x) => x.fd === fd),
+    `the new socket did not reuse fd ${fd}`,
+  );
+  return fresh;
+}
+
+/** Whether `socket` has nothing queued. */
+function empty(socket: UnixSocket): boolean {
+  try {
+    socket.receiveSync(new Uint8Array(8), { nonblocking: true });
+    return false;
+  } catch (error) {
+    if (error instanceof SystemError && error.code === "EAGAIN") return true;
+    throw error;
+  }
+}
+
+function closeAll(sockets: readonly (UnixSocket | OwnedFd)[]): void {
+  for (const x of sockets) x.close();
+}
+
+test("an fd getter that closes the socket and reuses its number: sendSync() and send() throw ClosedError, nothing reaches the new socket", async () => {
+  await noLeak(async () => {
+    for (const mode of ["sync", "async"] as const) {
+      const [a, b] = socketPair("seqpacket");
+      const [r, w] = pipe();
+      const number = a.fd;
+      let fresh: [UnixSocket, UnixSocket] | undefined;
+      const hostile = {
+        get fd(): number {
+          fresh = reuse(a, number);
+          return r.fd;
+        },
+      };
+      try {
+        const data = new Uint8Array([1]);
+        if (mode === "sync") {
+          assert.throws(() => a.sendSync(data, [hostile]), ClosedError);
+        } else {
+          await assert.rejects(a.send(data, [hostile]), ClosedError);
+        }
+        assert.ok(fresh !== undefined);
+        assert.ok(fresh.every(empty), "the message reached the new socket");
+      } finally {
+        closeAll([a, b, r, w, ...(fresh ?? [])]);
+      }
+    }
+  });
+});
+
+test("an options getter that closes the socket and reuses its number: sendSync() and receiveSync() throw ClosedError", async () => {
+  await noLeak(() => {
+    const opened: UnixSocket[] = [];
+    try {
+      const [a, b] = socketPair("seqpacket");
+      opened.push(a, b);
+      const number = a.fd;
+      const options = {
+        get nonblocking(): boolean {
+          opened.push(...reuse(a, number));
+          return false;
+        },
+      };
+      assert.throws(
+        () => a.sendSync(new Uint8Array([1]), [], options),
+        ClosedError,
+      );
+      assert.ok(opened.slice(2).every(empty));
+      const receiver = b.fd;
+      const [c, d] = reuse(b, receiver);
+      opened.push(c, d);
+      const peer = c.fd === receiver ? d : c;
+      peer.sendSync(new Uint8Array([2]));
+      const stale = socketPair("seqpacket");
+      opened.push(...stale);
+      const target = stale[0];
+      const n = target.fd;
+      const receiveOptions = {
+        get maxFds(): number {
+          opened.push(...reuse(target, n));
+          return 1;
+        },
+      };
+      assert.throws(
+        () => target.receiveSync(new Uint8Array(8), receiveOptions),
+        ClosedError,
+      );
+    } finally {
+      closeAll(opened);
+    }
+  });
+});
+
+test("a signal that is not an AbortSignal is a TypeError before anything happens, and the socket stays usable", async () => {
+  await noLeak(async () => {
+    using p = pair();
+    const { a, b } = p;
+    const controller = new AbortController();
+    const notSignals = [
+      controller,
+      Object.create(AbortSignal.prototype),
+      {
+        aborted: false,
+        addEventListener(): void {},
+        removeEventListener(): void {},
+      },
+    ] as unknown as AbortSignal[];
+    for (const signal of notSignals) {
+      await assert.rejects(b.receive(new Uint8Array(1), { signal }), TypeError);
+      await assert.rejects(
+        a.send(new Uint8Array([1]), [], { signal }),
+        TypeError,
+      );
+    }
+    assert.ok(empty(b));
+    const pending = b.receive(new Uint8Array(1), { signal: controller.signal });
+    a.sendSync(new Uint8Array([5]));
+    assert.equal((await pending).bytes, 1);
+    const [x, y] = socketPair();
+    using left = new Channel(x);
+    const signal = controller as unknown as AbortSignal;
+    await assert.rejects(left.receive({ signal }), TypeError);
+    await assert.rejects(
+      left.send(new Uint8Array(1), [], { signal }),
+      TypeError,
+    );
+    y.close();
+  });
+});
+
+test("listen() refuses a backlog or mode out of range before any syscall, and nothing leaks", async () => {
+  await noLeak(() => {
+    const name = abstractName("backlog");
+    for (const backlog of [2 ** 31, 2 ** 32, -1, 1.5]) {
+      assert.throws(() => listen(name, { backlog }), RangeError);
+    }
+    assert.throws(
+      () => listen(name, { backlog: "5" as unknown as number }),
+      TypeError,
+    );
+    assert.throws(() => listen(name, { mode: 0o10000 }), RangeError);
+    // The name was never bound: listening on it now works.
+    listen(name, { backlog: 0x7fff_ffff }).close();
+  });
+});
+
+test("fromFd(2 ** 31) is a RangeError before FFI, and every integer crossing the FFI is range-checked", async () => {
+  await noLeak(() => {
+    for (const fd of [2 ** 31, 2 ** 32 + 3]) {
+      assert.throws(() => UnixSocket.fromFd(fd), RangeError);
+      assert.throws(() => UnixListener.fromFd(fd), RangeError);
+    }
+    assert.throws(() => UnixSocket.fromFd("3" as unknown as number), TypeError);
+    const lib = libc();
+    assert.throws(() => lib.close(2 ** 31), RangeError);
+    assert.throws(() => lib.shutdown(0, 2 ** 31), RangeError);
+    assert.throws(() => lib.chmod(new Uint8Array(2), -1), RangeError);
+    assert.throws(() => lib.read(0, new Uint8Array(1), -1), RangeError);
+    assert.throws(() => lib.close("0" as unknown as number), TypeError);
+  });
+});
+
+test("fromFd() refuses TCP and UDP sockets with a TypeError and leaves them open", async () => {
+  await noLeak(() => {
+    const lib = libc();
+    const c = lib.platform.constants;
+    const AF_INET = 2;
+    const AF_INET6 = 10;
+    for (
+      const [family, type] of [
+        [AF_INET, c.SOCK_STREAM],
+        [AF_INET, c.SOCK_DGRAM],
+        [AF_INET6, c.SOCK_STREAM],
+      ] as const
+    ) {
+      const n = lib.socket(family, type | c.SOCK_CLOEXEC, 0);
+      assert.ok(n >= 0, `socket() failed: ${n}`);
+      const owned = new OwnedFd(n);
+      try {
+        assert.throws(() => UnixSocket.fromFd(n), TypeError);
+        assert.throws(() => UnixListener.fromFd(n), TypeError);
+        assert.throws(() => UnixSocket.fromFd(owned), TypeError);
+        assert.equal(owned.closed, false);
+        assert.ok(lib.fcntl(n, c.F_GETFD, 0) >= 0, "the descriptor was closed");
+      } finally {
+        owned.close();
+      }
+    }
+  });
+});
+
+test("a path with a lone surrogate is a TypeError, never bound as U+FFFD", async () => {
+  await noLeak(() => {
+    const name = abstractName("surrogate");
+    for (
+      const path of [`${name}\ud800`, `${name}\udc00x`, "/tmp/\ud83d.sock"]
+    ) {
+      assert.throws(() => listen(path), TypeError);
+      assert.throws(() => bind(path), TypeError);
+      assert.throws(() => connect(path), TypeError);
+    }
+    // A whole surrogate pair is an ordinary character.
+    listen(`${name}\ud83d\ude00`).close();
+  });
+});
+
+/** Fills `socket`'s send buffer until the kernel would block. */
+function fill(socket: UnixSocket): void {
+  const chunk = new Uint8Array(65536);
+  for (;;) {
+    try {
+      socket.sendSync(chunk, [], { nonblocking: true });
+    } catch (error) {
+      if (error instanceof SystemError && error.code === "EAGAIN") return;
+      throw error;
+    }
+  }
+}
+
+/** Reads everything queued on `socket`; the byte count. */
+function drain(socket: UnixSocket): number {
+  const into = new Uint8Array(65536);
+  let total = 0;
+  for (;;) {
+    try {
+      total += socket.receiveSync(into, { nonblocking: true }).bytes;
+    } catch (error) {
+      if (error instanceof SystemError && error.code === "EAGAIN") return total;
+      throw error;
+    }
+  }
+}
+
+const tick = (): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, 1));
+
+test("a pending send whose data is detached or shrunk rejects with TypeError instead of spinning, and a 1 ms timer keeps ticking", async () => {
+  await noLeak(async () => {
+    for (const how of ["transfer", "resize", "channel"] as const) {
+      using p = pair();
+      const { a, b } = p;
+      fill(a);
+      let data: Uint8Array;
+      let shrink: () => void;
+      if (how === "resize") {
+        const Resizable = ArrayBuffer as unknown as new (
+          n: number,
+          o: { maxByteLength: number },
+        ) => ArrayBuffer & { resize(n: number): void };
+        const buffer = new Resizable(1000, { maxByteLength: 1000 });
+        data = new Uint8Array(buffer);
+        shrink = () => buffer.resize(0);
+      } else {
+        const u = new Uint8Array(1000);
+        data = u;
+        shrink = () => structuredClone(u.buffer, { transfer: [u.buffer] });
+      }
+      const pending = how === "channel"
+        ? new Channel(a).send(data)
+        : a.send(data);
+      shrink();
+      drain(b);
+      await assert.rejects(pending, TypeError);
+      await tick();
+    }
+  });
+});
+
+test("emptying the array of buffers while the send is pending changes nothing: every byte is sent", async () => {
+  await noLeak(async () => {
+    using p = pair();
+    const { a, b } = p;
+    fill(a);
+    const buffers = [new Uint8Array(700), new Uint8Array(300)];
+    const pending = a.send(buffers);
+    buffers.length = 0;
+    drain(b);
+    assert.equal(await pending, 1000);
+    let received = 0;
+    while (received < 1000) {
+      received += (await b.receive(new Uint8Array(4096))).bytes;
+    }
+    assert.equal(received, 1000);
+  });
+});
+
+test("Channel.close() as a receive completes: the receive rejects with ClosedError and its fds are closed", async () => {
+  await noLeak(async () => {
+    for (const kind of ["stream", "seqpacket"] as const) {
+      const [a, b] = socketPair(kind);
+      using sender = new Channel(a);
+      using receiver = new Channel(b);
+      // Another handler of the same wake-up closes the channel between the
+      // socket's receive and the channel's use of its result.
+      const socket = receiver.socket;
+      const real = socket.receive.bind(socket);
+      socket.receive = async (buffer, options) => {
+        const result = await real(buffer, options);
+        receiver.close();
+        return result;
+      };
+      const [r, w] = pipe();
+      sender.sendSync(new Uint8Array([1, 2, 3]), [r, w]);
+      closeAll([r, w]);
+      await assert.rejects(receiver.receive(), ClosedError);
+    }
+  });
+});
+
+test("SO_PASSPIDFD: the pidfd the kernel adds to every message is closed, and 253 fds still fit on an adopted socket", async () => {
+  await noLeak(async () => {
+    const lib = libc();
+    const c = lib.platform.constants;
+    const on = new Uint8Array([1, 0, 0, 0]);
+    const [a, b] = socketPair("seqpacket");
+    const raw = lib.fcntl(b.fd, c.F_DUPFD_CLOEXEC, 0);
+    b.close();
+    assert.equal(lib.setsockopt(raw, c.SOL_SOCKET, c.SO_PASSPIDFD, on, 4), 0);
+    const adopted = UnixSocket.fromFd(raw);
+    const [x, y] = socketPair("seqpacket");
+    // Switched on behind fdpass's back, after the socket was made.
+    assert.equal(lib.setsockopt(y.fd, c.SOL_SOCKET, c.SO_PASSPIDFD, on, 4), 0);
+    const [r, w] = pipe();
+    try {
+      for (const [sender, receiver] of [[a, adopted], [x, y]] as const) {
+        for (let i = 0; i < 3; i++) {
+          sender.sendSync(new Uint8Array([i]), [r]);
+          const got = i === 2
+            ? await receiver.receive(new Uint8Array(4))
+            : receiver.receiveSync(new Uint8Array(4));
+          assert.equal(got.fds.length, 1);
+          assert.equal(inodeOf(got.fds[0]!.fd), inodeOf(r.fd));
+          closeAll(got.fds);
+        }
+      }
+      a.sendSync(new Uint8Array([9]), new Array(253).fill(r));
+      const all = adopted.receiveSync(new Uint8Array(4));
+      assert.equal(all.fds.length, 253);
+      closeAll(all.fds);
+      const pidfds = [...openFds().values()].filter((t) => t.includes("pidfd"));
+      assert.deepEqual(pidfds, []);
+    } finally {
+      closeAll([a, adopted, x, y, r, w]);
+    }
+  });
+});
+
+test("a control message fdpass does not know is reported (ERR_CONTROL_UNKNOWN) and the fds with it are closed", async () => {
+  await noLeak(() => {
+    using p = pair("dgram");
+    const { a, b } = p;
+    const lib = libc();
+    const SO_TIMESTAMP = 29;
+    const on = new Uint8Array([1, 0, 0, 0]);
+    assert.equal(
+      lib.setsockopt(
+        b.fd,
+        lib.platform.constants.SOL_SOCKET,
+        SO_TIMESTAMP,
+        on,
+        4,
+      ),
+      0,
+    );
+    const [r, w] = pipe();
+    try {
+      a.sendSync(new Uint8Array([1]), [r, w]);
+      assert.throws(
+        () => b.receiveSync(new Uint8Array(4)),
+        (e: unknown) =>
+          e instanceof ControlMessageError &&
+          e.code === "ERR_CONTROL_UNKNOWN" && e.closedFds === 2,
+      );
+    } finally {
+      closeAll([r, w]);
+    }
+  });
+});
