@@ -11,7 +11,8 @@ import { ClosedError } from "./errors.ts";
 import { acceptUntilClosed } from "./_accept.ts";
 import { libc, systemError } from "./_system.ts";
 import { OperationQueue } from "./_queue.ts";
-import { forget, noteTry, waitReady } from "./_wait.ts";
+import { forget, park } from "./_wait.ts";
+import { checkSignal } from "./_signal.ts";
 import { inspectAsString } from "./_inspect.ts";
 import { OwnedFd } from "./owned_fd.ts";
 import { type Connection, connectionOf } from "./connection.ts";
@@ -53,19 +54,12 @@ export interface ListenTcpOptions {
 
 const ACTION = "Cannot accept";
 
-function checkedSignal(
-  options: unknown,
-  action: string,
-): AbortSignal | undefined {
+function signalOf(options: unknown, action: string): AbortSignal | undefined {
   if (options === undefined) return undefined;
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`${action}: options must be an object`);
   }
-  const signal = (options as { signal?: unknown }).signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(`${action}: signal must be an AbortSignal`);
-  }
-  return signal;
+  return checkSignal((options as { signal?: unknown }).signal, action);
 }
 
 let adoptListener: (fd: number) => StreamListener;
@@ -227,7 +221,7 @@ export class StreamListener implements Disposable, AsyncIterable<Connection> {
   accept(options?: StreamAcceptOptions): Promise<Connection> {
     let signal: AbortSignal | undefined;
     try {
-      signal = checkedSignal(options, ACTION);
+      signal = signalOf(options, ACTION);
       if (this.#owned.closed) {
         throw new ClosedError("Cannot accept: the listener is closed");
       }
@@ -235,12 +229,11 @@ export class StreamListener implements Disposable, AsyncIterable<Connection> {
       return Promise.reject(error);
     }
     return this.#accepts.run(signal, async () => {
-      for (let attempt = 0;; attempt++) {
+      for (;;) {
         const accepted = this.#tryAccept();
-        noteTry(accepted !== undefined);
         if (accepted !== undefined) return accepted;
-        const wait = waitReady(this.#owned.fd, 0, signal, attempt);
-        if (wait !== undefined) await wait;
+        // A client is not about to connect within microseconds: no spinning.
+        await park(this.#owned.fd, 0, signal);
       }
     });
   }
