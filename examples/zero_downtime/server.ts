@@ -18,6 +18,7 @@
  */
 
 import process from "node:process";
+import { clearInterval, setInterval } from "node:timers";
 import {
   Channel,
   connect,
@@ -32,6 +33,16 @@ import { serveHttp } from "../_http.ts";
 const log = (text: string): void =>
   console.log(`[${RUNTIME} server ${process.pid}] ${text}`);
 const [flag, value] = process.argv.slice(2);
+
+// If whatever started this generation dies (a driver killed mid-run), stop
+// too rather than serve (or wait for a listener) forever. Unref'd: it never
+// keeps the process up.
+let onParentGone = (): void => process.exit(1);
+const parent = process.ppid;
+const watchdog = setInterval(() => {
+  if (process.ppid !== parent) onParentGone();
+}, 500);
+watchdog.unref();
 
 async function takeListener(): Promise<StreamListener> {
   if (flag === "--listen") {
@@ -89,10 +100,12 @@ function stop(why: string): void {
   listener.close(); // ends the accept loop below; the socket lives on elsewhere
   handover.close();
   process.off("SIGTERM", onTerm);
+  clearInterval(watchdog);
 }
 
 const onTerm = (): void => stop("SIGTERM");
 process.on("SIGTERM", onTerm);
+onParentGone = () => stop("the process that started it is gone");
 
 void (async () => {
   try {
