@@ -33,7 +33,8 @@ import {
   PLATFORMS,
 } from "../platform/mod.ts";
 import { libc } from "../_system.ts";
-import { abstractName, noLeak } from "./_helpers.ts";
+import { join } from "node:path";
+import { abstractName, available, noLeak, ROOT, run } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -518,4 +519,52 @@ describe("Connection: everything OwnedFd has", () => {
       assert.equal(await new Response(client.readable).text(), "response");
     });
   });
+});
+
+describe("StreamListener: a listener shared with a CPython process", () => {
+  test(
+    "a blocking TCP listener received from CPython, which keeps its copy, is served here and stays blocking for it",
+    {
+      skip: available("python3", ["-c", "import socket; socket.send_fds"])
+        ? false
+        : "python3 with socket.send_fds (3.9+) is not available",
+    },
+    async () => {
+      await noLeak(async () => {
+        const path = abstractName("py-listener");
+        using unix = listen(path);
+        const child = run("python3", [
+          join(ROOT, "tests/peers/py_tcp_listener.py"),
+          path,
+        ]);
+        using peer = await unix.accept({ signal: AbortSignal.timeout(60_000) });
+        const buffer = new Uint8Array(16);
+        const received = await peer.receive(buffer, {
+          signal: AbortSignal.timeout(60_000),
+        });
+        using listener = StreamListener.fromFd(received.fds[0]!);
+        assert.equal(
+          portOf(listener),
+          Number(decoder.decode(buffer.subarray(0, received.bytes))),
+        );
+        {
+          using connection = await listener.accept({
+            signal: AbortSignal.timeout(60_000),
+          });
+          // Take the writable first: the fd closes when the last stream ends.
+          const writer = connection.writable.getWriter();
+          const request = await new Response(connection.readable).text();
+          await writer.write(encoder.encode(`fdpass read "${request}"`));
+          await writer.close();
+        }
+        peer.close(); // lets the child finish
+        const result = await child;
+        assert.equal(result.code, 0, result.stderr);
+        assert.deepEqual(JSON.parse(result.stdout.trim()), {
+          reply: 'fdpass read "hello from python"',
+          blocking: true,
+        });
+      });
+    },
+  );
 });
