@@ -39,12 +39,18 @@ export function readSocketAddress(
   return address;
 }
 
+// OwnedFd's own accessors: a subclass overriding `fd` or `release` must not
+// make the number checked differ from the number taken.
+const ownedNumber = Object.getOwnPropertyDescriptor(OwnedFd.prototype, "fd")!
+  .get!;
+const ownedRelease = OwnedFd.prototype.release;
+
 /**
  * The descriptor number of a `number` or an open {@linkcode OwnedFd}, checked
  * to be one the FFI can carry.
  */
 export function checkedFdNumber(fd: unknown, action: string): number {
-  const number = fd instanceof OwnedFd ? fd.fd : fd;
+  const number = fd instanceof OwnedFd ? ownedNumber.call(fd) : fd;
   if (
     typeof number !== "number" || !Number.isInteger(number) || number < 0 ||
     number > 0x7fff_ffff
@@ -92,4 +98,13 @@ export function checkStreamSocket(
   }
   // Decoding the address checks the family (Unix, IPv4, IPv6).
   readSocketAddress(lib, fd, "getsockname", action);
+}
+
+/**
+ * Takes `number` (checked by {@linkcode checkedFdNumber}) out of `fd`: an
+ * {@linkcode OwnedFd} gives it up (and reads as closed).
+ */
+export function takeChecked(fd: unknown, number: number): number {
+  if (fd instanceof OwnedFd) ownedRelease.call(fd);
+  return number;
 }

@@ -10,6 +10,7 @@ import {
   checkedFdNumber,
   checkStreamSocket,
   readSocketAddress,
+  takeChecked,
 } from "./_address.ts";
 import {
   encodeSockaddrInet,
@@ -96,7 +97,7 @@ export class Connection extends OwnedFd {
     const action = "Cannot adopt connection";
     const number = checkedFdNumber(fd, action);
     checkStreamSocket(number, false, action);
-    return new Connection(fd instanceof OwnedFd ? fd.release() : number);
+    return new Connection(takeChecked(fd, number));
   }
 
   /**

@@ -20,6 +20,7 @@ import {
   checkedFdNumber,
   checkStreamSocket,
   readSocketAddress,
+  takeChecked,
 } from "./_address.ts";
 import {
   encodeSockaddrInet,
@@ -136,7 +137,7 @@ export class StreamListener implements Disposable, AsyncIterable<Connection> {
     const action = "Cannot adopt listener";
     const number = checkedFdNumber(fd, action);
     checkStreamSocket(number, true, action);
-    return new StreamListener(fd instanceof OwnedFd ? fd.release() : number);
+    return new StreamListener(takeChecked(fd, number));
   }
 
   /**

@@ -452,6 +452,30 @@ describe("StreamListener: Unix sockets, refusals, cancellation", () => {
     });
   });
 
+  test("fromFd() checks the number an OwnedFd really owns, whatever a subclass's fd getter says", async () => {
+    await noLeak(() => {
+      using listener = listenTcp();
+      const [r, w] = pipe();
+      const lying = listener.fd;
+      class Liar extends OwnedFd {
+        override get fd(): number {
+          return lying; // a listening socket; the object owns a pipe
+        }
+      }
+      const liar = new Liar(r.release());
+      try {
+        assert.throws(
+          () => StreamListener.fromFd(liar),
+          (e) => e instanceof SystemError && e.code === "ENOTSOCK",
+        );
+        assert.equal(liar.closed, false, "left with its owner");
+      } finally {
+        liar.close();
+        w.close();
+      }
+    });
+  });
+
   test("accept() validates its options before anything happens", async () => {
     await noLeak(async () => {
       using listener = listenTcp();
