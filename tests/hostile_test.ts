@@ -403,6 +403,19 @@ test("an options getter that closes the socket and reuses its number: sendSync()
   });
 });
 
+test('receiveCredentials("no") is a TypeError and leaves credentials off', async () => {
+  await noLeak(() => {
+    using p = pair("dgram");
+    const { a, b } = p;
+    assert.throws(
+      () => b.receiveCredentials("no" as unknown as boolean),
+      TypeError,
+    );
+    a.sendSync(new Uint8Array([1]));
+    assert.equal(b.receiveSync(new Uint8Array(1)).credentials, undefined);
+  });
+});
+
 test("a signal that is not an AbortSignal is a TypeError before anything happens, and the socket stays usable", async () => {
   await noLeak(async () => {
     using p = pair();
