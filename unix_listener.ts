@@ -130,7 +130,10 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
    * see too) so that waiting never holds a thread in `accept`.
    *
    * @throws {SystemError} `ENOTSOCK` if `fd` is not a socket.
-   * @throws {TypeError} for a datagram or non-Unix socket type.
+   * @throws {TypeError} for a datagram socket, or a socket that is not a
+   * Unix socket (a TCP listener: use `StreamListener.fromFd`); the
+   * descriptor stays open and owned by the caller.
+   * @throws {RangeError} for a number past 2147483647, before any call.
    *
    * @example
    * ```ts

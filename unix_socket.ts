@@ -393,7 +393,10 @@ export class UnixSocket implements Disposable {
    * new object. The socket type is read from the kernel.
    *
    * @throws {SystemError} `ENOTSOCK` if `fd` is not a socket.
-   * @throws {TypeError} if it is a socket of another type (such as raw).
+   * @throws {TypeError} if it is not a Unix socket (TCP, UDP: descriptors
+   * sent over it would be dropped) or is of another type (such as raw); the
+   * descriptor stays open and owned by the caller.
+   * @throws {RangeError} for a number past 2147483647, before any call.
    *
    * @example
    * ```ts
@@ -697,6 +700,7 @@ export class UnixSocket implements Disposable {
    * {@linkcode ReceiveResult.credentials}. The control buffer grows by one
    * credentials message, so descriptors still arrive whole.
    *
+   * @throws {TypeError} if `enabled` is not a boolean.
    * @throws {SystemError} `ENOPROTOOPT` where the platform has no
    * `SO_PASSCRED` (macOS, FreeBSD).
    * @throws {ClosedError} if the socket is closed.
@@ -715,6 +719,7 @@ export class UnixSocket implements Disposable {
    * ```
    */
   receiveCredentials(enabled = true): void {
+    checkFlag(enabled, "enabled", "Cannot receive credentials");
     const socket = this.#checkOpen("receive credentials");
     const lib = this.#libc;
     const c = lib.platform.constants;
@@ -1299,7 +1304,7 @@ export function socketKindOf(fd: number, action: string): SocketKind {
   const family = socketFamily(lib, fd, action);
   if (family !== c.AF_UNIX) {
     throw new TypeError(
-      `${action}: fd ${fd} is not a Unix domain socket (address family ${family}), and descriptors sent over it would be dropped; adopt a TCP listener with StreamListener.fromFd, or keep the descriptor as an OwnedFd`,
+      `${action}: fd ${fd} is not a Unix domain socket (address family ${family}), and descriptors sent over it would be dropped; adopt a TCP listener with StreamListener.fromFd or a connection with Connection.fromFd, or keep the descriptor as an OwnedFd`,
     );
   }
   const kind = type === c.SOCK_STREAM
