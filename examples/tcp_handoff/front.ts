@@ -41,6 +41,15 @@ const children = [
 const exits = children.map((child) =>
   new Promise<number | null>((resolve) => child.on("exit", resolve))
 );
+// A worker that dies early would leave its connections unanswered: stop.
+let finished = false;
+for (const exit of exits) {
+  void exit.then((code) => {
+    if (finished) return;
+    log(`a worker exited early (${code}): stopping`);
+    process.exit(1);
+  });
+}
 const workers: { channel: Channel; name: string }[] = [];
 for (let i = 0; i < children.length; i++) {
   const channel = new Channel(
@@ -76,6 +85,7 @@ for (let n = 1; n <= connections; n++) {
 }
 
 // 4. Closing the control channels ends the workers' loops.
+finished = true;
 for (const worker of workers) worker.channel.close();
 const codes = await Promise.all(exits);
 log(`workers exited with ${codes.join(", ")}`);
