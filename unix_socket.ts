@@ -314,6 +314,13 @@ function oneFd(result: ReceiveResult): OwnedFd {
 const NO_DATA_ON_STREAM =
   "Cannot send file descriptors without data on a stream socket: the kernel would drop them; send at least one byte";
 
+/**
+ * What calls pending on a socket closed under them reject with: one
+ * instance, built on first use, since almost every close has nothing
+ * pending and an Error's stack costs microseconds (about 3 µs in Deno).
+ */
+let closedError: ClosedError | undefined;
+
 /** Creates sockets for the other modules of fdpass without a public constructor. */
 export let adoptSocket: (fd: OwnedFd, kind: SocketKind) => UnixSocket;
 
@@ -811,7 +818,7 @@ export class UnixSocket implements Disposable {
     if (this.#owned.closed) return;
     forget(
       this.#owned.fd,
-      new ClosedError("Cannot complete: the socket was closed"),
+      closedError ??= new ClosedError("Cannot complete: the socket was closed"),
     );
     this.#owned.close();
   }
