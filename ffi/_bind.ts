@@ -6,7 +6,7 @@
  */
 
 import type { PlatformLayout } from "../platform/types.ts";
-import type { EpollDelivery, EpollPump, Libc, RuntimeName } from "./types.ts";
+import type { BlockingCalls, Libc, RuntimeName } from "./types.ts";
 
 /** A bound C function as either runtime returns it. */
 // deno-lint-ignore no-explicit-any
@@ -19,12 +19,8 @@ export function bindLibc(
   symbols: Record<string, Native>,
   readErrno: () => number,
   address: (view: ArrayBufferView) => number,
-  epollPump: (
-    lib: Libc,
-    epfd: number,
-    wakeFd: number,
-    deliver: EpollDelivery,
-  ) => EpollPump,
+  blocking: (lib: Libc) => BlockingCalls,
+  environment: (name: string) => string | undefined,
 ): Libc {
   const s = symbols;
   const { socket, socketpair, bind, listen, accept, connect, sendmsg } = s;
@@ -41,6 +37,7 @@ export function bindLibc(
     eventfd,
   } = s;
   const darwin = platform.os === "darwin";
+  let calls: BlockingCalls | undefined;
   const lib: Libc = {
     runtime,
     platform,
@@ -150,7 +147,8 @@ export function bindLibc(
       const r = eventfd!(initial, flags);
       return r < 0 ? -readErrno() : r;
     },
-    epollPump: (epfd, wakeFd, deliver) => epollPump(lib, epfd, wakeFd, deliver),
+    environment,
+    blocking: () => calls ??= blocking(lib),
   };
   return lib;
 }

@@ -10,7 +10,7 @@ import type { PlatformLayout } from "../platform/types.ts";
 import { bindLibc, type Native } from "./_bind.ts";
 import { FfiUnavailableError } from "./errors.ts";
 import { libcNames, libcSymbols, type NeutralType } from "./symbols.ts";
-import type { EpollDelivery, EpollPump, Libc } from "./types.ts";
+import type { BlockingCalls, Libc } from "./types.ts";
 
 interface BunFfi {
   dlopen(
@@ -87,51 +87,67 @@ export function openBunLibc(platform: PlatformLayout): Libc {
     symbols,
     () => read32(errnoPointer, 0),
     (view) => view.byteLength === 0 ? 0 : ptr(view),
-    (lib, epfd, _wakeFd, deliver) => bunEpollPump(lib, library, epfd, deliver),
+    (lib) => bunBlockingCalls(lib, library),
+    (name) => {
+      const env = (globalThis as { process?: { env?: Record<string, string> } })
+        .process?.env;
+      return env?.[name];
+    },
   );
 }
 
 interface BunWorker {
-  onmessage: ((event: { data: Uint8Array }) => void) | null;
+  onmessage: ((event: { data: BlockingResult }) => void) | null;
   postMessage(message: unknown): void;
   ref(): void;
   unref(): void;
 }
 
-// The worker blocks in epoll_wait forever and posts each batch of events.
-// Its onmessage is installed synchronously and it has no top-level await:
-// a message posted before a module finishes evaluating is lost.
+interface BlockingResult {
+  readonly result: number;
+  readonly bytes: Uint8Array;
+}
+
+// One blocking call per message: the worker returns to its event loop after
+// each, so the next request (and a new set for poll) can reach it. Its
+// onmessage is installed synchronously and it has no top-level await: a
+// message posted before a module finishes evaluating is lost.
 const WORKER_SOURCE = `
 import { dlopen } from "bun:ffi";
-let started = false;
+let symbols;
+let events;
 self.onmessage = (event) => {
-  if (started) return;
-  started = true;
-  const { library, epfd, size, max } = event.data;
-  const { symbols } = dlopen(library, {
-    epoll_wait: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
-  });
-  const events = new Uint8Array(new ArrayBuffer(size * max));
-  for (;;) {
-    const n = symbols.epoll_wait(epfd, events, max, -1);
-    if (n > 0) postMessage(events.slice(0, n * size));
+  const m = event.data;
+  if (m.library !== undefined) {
+    const table = { poll: { args: ["ptr", "u64", "i32"], returns: "i32" } };
+    if (m.linux) {
+      table.epoll_wait = { args: ["i32", "ptr", "i32", "i32"], returns: "i32" };
+    }
+    symbols = dlopen(m.library, table).symbols;
+    return;
   }
+  if (m.fds !== undefined) {
+    const result = symbols.poll(m.fds, m.count, -1);
+    postMessage({ result, bytes: m.fds });
+    return;
+  }
+  if (events === undefined || events.length !== m.max * m.size) {
+    events = new Uint8Array(new ArrayBuffer(m.max * m.size));
+  }
+  const result = symbols.epoll_wait(m.epfd, events, m.max, -1);
+  postMessage({ result, bytes: events.slice(0, Math.max(result, 0) * m.size) });
 };
 `;
 
 /**
- * A Worker blocked in `epoll_wait` reports events with `postMessage`. It is
- * ref'd while something waits and unref'd otherwise, so an idle process
- * exits on its own; it never needs waking, since arming and disarming are
- * `epoll_ctl` calls from the main thread.
+ * A helper Worker makes the blocking calls, one per message, and answers
+ * with `postMessage`. It is ref'd while a call is outstanding and unref'd
+ * otherwise, so an idle process exits on its own. It lives as long as the
+ * thread that made it: its own event loop's two descriptors go with that
+ * thread (a Worker's nested Workers end with it), so it holds nothing that
+ * outlives a Worker using fdpass.
  */
-function bunEpollPump(
-  lib: Libc,
-  library: string,
-  epfd: number,
-  deliver: EpollDelivery,
-): EpollPump {
-  const size = lib.platform.epollEvent!.size;
+function bunBlockingCalls(lib: Libc, library: string): BlockingCalls {
   const g = globalThis as unknown as {
     Worker: new (url: string) => BunWorker;
     URL: { createObjectURL(blob: Blob): string };
@@ -140,11 +156,38 @@ function bunEpollPump(
     new Blob([WORKER_SOURCE], { type: "application/javascript" }),
   );
   const worker = new g.Worker(url);
-  worker.onmessage = (event) => deliver(event.data, event.data.length / size);
-  worker.postMessage({ library, epfd, size, max: 64 });
+  let settle: ((result: BlockingResult) => void) | undefined;
+  worker.onmessage = (event) => {
+    const done = settle;
+    settle = undefined;
+    worker.unref();
+    done?.(event.data);
+  };
+  worker.postMessage({ library, linux: lib.platform.os === "linux" });
   worker.unref();
+  function call(message: object): Promise<BlockingResult> {
+    if (settle !== undefined) {
+      throw new Error("fdpass: internal error: two blocking calls at once");
+    }
+    return new Promise((resolve) => {
+      settle = resolve;
+      worker.ref();
+      worker.postMessage(message);
+    });
+  }
   return {
-    resume: () => worker.ref(),
-    pause: () => worker.unref(),
+    async epollWait(epfd, events, max): Promise<number> {
+      const size = lib.platform.epollEvent!.size;
+      const { result, bytes } = await call({ epfd, max, size });
+      events.set(bytes);
+      return result;
+    },
+    async poll(fds, count): Promise<number> {
+      // Posting copies the set: the caller's buffer stays untouched until
+      // the answer is copied back.
+      const { result, bytes } = await call({ fds: fds.slice(), count });
+      fds.set(bytes);
+      return result;
+    },
   };
 }

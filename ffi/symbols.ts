@@ -117,6 +117,14 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
       : { parameters: ["buffer", "i32"], result: "i32", name: "pipe2" },
     // int poll(struct pollfd *fds, nfds_t n, int timeout)
     poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
+    // The same, on Deno's blocking pool: the poll reactor keeps one call
+    // outstanding while anything waits for readiness.
+    pollAsync: {
+      parameters: ["buffer", "usize", "i32"],
+      result: "i32",
+      name: "poll",
+      nonblocking: true,
+    },
     // int unlink(const char *path)
     unlink: { parameters: ["buffer"], result: "i32" },
     // int chmod(const char *path, mode_t mode): mode_t is 32-bit on Linux and

@@ -13,18 +13,19 @@ import type { PlatformLayout } from "../platform/types.ts";
 export type RuntimeName = "bun" | "deno";
 
 /**
- * Delivers epoll events for one epoll set to the main thread: in Deno through
- * one outstanding nonblocking `epoll_wait`, in Bun through a Worker blocked in
- * `epoll_wait`. While resumed it keeps the process alive; paused, it lets the
- * process exit.
+ * Runs one blocking readiness call at a time off the JS thread: in Deno on
+ * its blocking pool (a `nonblocking` FFI call), in Bun in a helper Worker.
+ * While a call is outstanding it keeps the process alive; otherwise it lets
+ * the process exit. Results are raw C results (negative on any error, errno
+ * is not available), and the buffer passed in must not be touched until the
+ * promise settles: the other thread reads and writes it.
  */
-export interface EpollPump {
-  resume(): void;
-  pause(): void;
+export interface BlockingCalls {
+  /** `epoll_wait(epfd, events, max, -1)`; the events are in `events` when it resolves. */
+  epollWait(epfd: number, events: Uint8Array, max: number): Promise<number>;
+  /** `poll(fds, count, -1)`; each `revents` is in `fds` when it resolves. */
+  poll(fds: Uint8Array, count: number): Promise<number>;
 }
-
-/** Receives `count` raw `struct epoll_event`s; the bytes are valid during the call only. */
-export type EpollDelivery = (events: Uint8Array, count: number) => void;
 
 /** libc as fdpass uses it. Buffers are passed by address for the call only. */
 export interface Libc {
@@ -92,8 +93,10 @@ export interface Libc {
   ): number;
   eventfd(initial: number, flags: number): number;
   /**
-   * Starts delivering events of `epfd` (paused); `wakeFd` is an eventfd in
-   * the set that `pause()` may write to end an outstanding wait.
+   * The environment variable `name`, or `undefined` when it is unset or
+   * cannot be read without asking (Deno without `--allow-env` for it).
    */
-  epollPump(epfd: number, wakeFd: number, deliver: EpollDelivery): EpollPump;
+  environment(name: string): string | undefined;
+  /** The blocking readiness calls, set up on first use. */
+  blocking(): BlockingCalls;
 }

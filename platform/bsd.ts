@@ -8,6 +8,7 @@
  */
 
 import { DARWIN_ERRNO, FREEBSD_ERRNO } from "./errno.ts";
+import { POLLFD } from "./poll.ts";
 import type {
   Architecture,
   MsghdrLayout,
@@ -117,6 +118,7 @@ function bsd(os: OperatingSystem, arch: Architecture): PlatformLayout {
     },
     sockaddrUn: SOCKADDR_UN,
     epollEvent: null,
+    pollfd: POLLFD,
     // LOCAL_PEERCRED at SOL_LOCAL: struct xucred { u_int cr_version; uid_t
     // cr_uid; short cr_ngroups; gid_t cr_groups[16]; } (cr_groups[0] is the
     // effective gid). FreeBSD 13+ adds `union { void *; pid_t cr_pid; }`,

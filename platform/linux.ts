@@ -8,6 +8,7 @@
  */
 
 import { LINUX_ERRNO } from "./errno.ts";
+import { POLLFD } from "./poll.ts";
 import type { Architecture, PlatformLayout, SocketConstants } from "./types.ts";
 
 const CONSTANTS: SocketConstants = {
@@ -109,6 +110,7 @@ function linux(arch: Architecture): PlatformLayout {
         : { size: 16, events: 0, data: 8 }),
       ...EPOLL,
     },
+    pollfd: POLLFD,
     // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
     peerCredentials: {
       level: 1,

@@ -26,6 +26,7 @@ export * from "./types.ts";
 export * from "./cmsg.ts";
 export * from "./msghdr.ts";
 export * from "./sockaddr.ts";
+export * from "./poll.ts";
 export * from "./errno.ts";
 export * from "./linux.ts";
 export * from "./bsd.ts";

@@ -106,6 +106,31 @@ export interface EpollEventLayout {
   readonly EFD_NONBLOCK: number;
 }
 
+/**
+ * Layout of `struct pollfd { int fd; short events; short revents; }` and the
+ * poll bits: the same bytes and numbers on Linux, macOS and FreeBSD.
+ */
+export interface PollfdLayout {
+  /** `sizeof(struct pollfd)`: 8. */
+  readonly size: number;
+  /** Offset of `fd` (an `int`). */
+  readonly fd: number;
+  /** Offset of `events` (a `short`). */
+  readonly events: number;
+  /** Offset of `revents` (a `short`). */
+  readonly revents: number;
+  /** `POLLIN`: readable (or end of stream). */
+  readonly POLLIN: number;
+  /** `POLLOUT`: writable. */
+  readonly POLLOUT: number;
+  /** `POLLERR`: an error is pending (always reported). */
+  readonly POLLERR: number;
+  /** `POLLHUP`: hung up (always reported). */
+  readonly POLLHUP: number;
+  /** `POLLNVAL`: the fd is not open (always reported). */
+  readonly POLLNVAL: number;
+}
+
 /** Socket, message and option constants. `0` means the platform has none. */
 export interface SocketConstants {
   /** `AF_UNIX` (0 where the platform has none). */
@@ -234,6 +259,8 @@ export interface PlatformLayout {
   readonly sockaddrUn: SockaddrUnLayout;
   /** `struct epoll_event` and the epoll constants (Linux); `null` elsewhere. */
   readonly epollEvent: EpollEventLayout | null;
+  /** `struct pollfd` and the poll bits. */
+  readonly pollfd: PollfdLayout;
   /** `getsockopt` of the peer's credentials. */
   readonly peerCredentials: PeerCredentialsLayout;
   /** Socket, message, fcntl and poll constants. */

@@ -25,6 +25,15 @@ export const BIN: { bun: string; deno: string } = {
   deno: process.env.FDPASS_DENO ?? join(ROOT, "node_modules/.bin/deno"),
 };
 
+/**
+ * What a Deno child needs besides `--allow-ffi` to see `FDPASS_REACTOR`
+ * when the suite runs with it (`npm test`'s poll runs): nothing otherwise.
+ */
+export const REACTOR_PERMISSIONS: readonly string[] =
+  process.env.FDPASS_REACTOR === undefined
+    ? []
+    : ["--allow-env=FDPASS_REACTOR"];
+
 /** True when the suite runs under qemu-user (set by scripts/test-arm64.sh). */
 export const EMULATED: boolean = process.env.FDPASS_EMULATED === "1";
 
@@ -163,7 +172,8 @@ export function runScript(
   if (runtime === "bun") {
     return run(BIN.bun, [path, ...args], options);
   }
-  const permissions = options.permissions ?? ["--allow-ffi"];
+  const permissions = options.permissions ??
+    ["--allow-ffi", ...REACTOR_PERMISSIONS];
   return run(
     BIN.deno,
     ["run", "--quiet", "--no-prompt", ...permissions, path, ...args],
