@@ -4,8 +4,11 @@
  * closed can never wake a newer socket that reuses the number. Arming,
  * disarming and removal are `epoll_ctl` calls on the JS thread (it is
  * thread-safe), so cancelling or closing never has to wake the waiting
- * thread; only the last waiter leaving does, through the eventfd, so that
- * the epoll fd and the eventfd can be closed.
+ * thread. That thread waits in poll(2) on the epoll fd (readable while an
+ * event is ready) and a wake pipe, not in `epoll_wait`: poll holds its own
+ * reference to both files, so the last waiter leaving can close the epoll
+ * fd and the pipe at once (see `_reactor_core.ts`); the events are then
+ * harvested on the JS thread with `epoll_wait(…, 0)`.
  *
  * @module
  */
@@ -22,15 +25,14 @@ export class EpollReactor extends ReactorCore {
   #epoll: EpollEventLayout;
   #calls: BlockingCalls;
   #epfd = -1;
-  #wakeFd = -1;
-  #woken = false;
+  #readFd = -1;
+  #writeFd = -1;
+  #pipe = new Int32Array(2);
+  #pollfd: Uint8Array = new Uint8Array(0);
   #event = new Uint8Array(new ArrayBuffer(16));
   #eventView = new DataView(this.#event.buffer);
-  // Written by the other thread during a call; one call at a time.
   #events: Uint8Array;
   #eventsView: DataView;
-  #drain = new Uint8Array(8);
-  #one = new Uint8Array(new BigUint64Array([1n]).buffer);
 
   constructor(lib: Libc) {
     super(lib);
@@ -49,28 +51,22 @@ export class EpollReactor extends ReactorCore {
     const e = this.#epoll;
     const epfd = lib.epollCreate(e.EPOLL_CLOEXEC);
     if (epfd < 0) throw systemError(-epfd, "epoll_create1", "Cannot wait");
-    const wakeFd = lib.eventfd(0, e.EFD_CLOEXEC | e.EFD_NONBLOCK);
-    if (wakeFd < 0) {
+    const r = lib.pipe(this.#pipe, lib.platform.constants.O_CLOEXEC);
+    if (r < 0) {
       lib.close(epfd);
-      throw systemError(-wakeFd, "eventfd", "Cannot wait");
+      throw systemError(-r, "pipe", "Cannot wait");
     }
     this.#epfd = epfd;
-    this.#wakeFd = wakeFd;
-    this.#woken = false;
-    try {
-      // Generation 0 marks the wake eventfd; sockets start at 1.
-      this.#control(e.EPOLL_CTL_ADD, wakeFd, e.EPOLLIN, 0);
-    } catch (error) {
-      this.release();
-      throw error;
-    }
+    this.#readFd = this.#pipe[0]!;
+    this.#writeFd = this.#pipe[1]!;
   }
 
   protected release(): void {
-    this.lib.close(this.#wakeFd);
+    // The write end first: its closing ends an outstanding poll.
+    this.lib.close(this.#writeFd);
+    this.lib.close(this.#readFd);
     this.lib.close(this.#epfd);
-    this.#wakeFd = -1;
-    this.#epfd = -1;
+    this.#writeFd = this.#readFd = this.#epfd = -1;
   }
 
   protected arm(reg: Registration): void {
@@ -94,16 +90,25 @@ export class EpollReactor extends ReactorCore {
   }
 
   protected block(): Promise<number> {
-    return this.#calls.epollWait(this.#epfd, this.#events, MAX_EVENTS);
+    // A fresh array per call: the other thread reads and writes it.
+    const p = this.lib.platform.pollfd;
+    const fds = new Uint8Array(new ArrayBuffer(2 * p.size));
+    const view = new DataView(fds.buffer);
+    view.setInt32(p.fd, this.#epfd, true);
+    view.setInt16(p.events, p.POLLIN, true);
+    view.setInt32(p.size + p.fd, this.#readFd, true);
+    view.setInt16(p.size + p.events, p.POLLIN, true);
+    this.#pollfd = fds;
+    return this.#calls.poll(fds, 2);
   }
 
-  protected interrupt(): void {
-    if (this.#woken) return;
-    this.#woken = true;
-    this.lib.write(this.#wakeFd, this.#one, 8);
-  }
-
-  protected deliver(count: number): void {
+  protected deliver(result: number): void {
+    if (result <= 0) return;
+    const p = this.lib.platform.pollfd;
+    const revents = new DataView(this.#pollfd.buffer).getInt16(p.revents, true);
+    if (revents === 0) return;
+    const count = this.lib.epollWait(this.#epfd, this.#events, MAX_EVENTS, 0);
+    if (count <= 0) return;
     const e = this.#epoll;
     const view = this.#eventsView;
     const readable = e.EPOLLIN | e.EPOLLERR | e.EPOLLHUP | e.EPOLLRDHUP;
@@ -113,13 +118,6 @@ export class EpollReactor extends ReactorCore {
       const flags = view.getUint32(at + e.events, true);
       const fd = view.getUint32(at + e.data, true);
       const generation = view.getUint32(at + e.data + 4, true);
-      if (generation === 0) {
-        if (fd === this.#wakeFd) {
-          this.lib.read(this.#wakeFd, this.#drain, 8);
-          this.#woken = false;
-        }
-        continue;
-      }
       const reg = this.registrations.get(fd);
       if (reg === undefined || reg.generation !== generation) continue;
       // EPOLLONESHOT disarmed it; ready() re-arms for any waiter left.

@@ -6,8 +6,9 @@
  *
  * poll has no `epoll_ctl`: the set is an array handed to one blocking call.
  * Whenever the set changes while a call is outstanding (a new waiter, an
- * abort, a close, the last waiter leaving), one byte written to a pipe whose
- * read end is slot 0 ends the call, and the next call gets the new set.
+ * abort, a close), one byte written to a pipe whose read end is slot 0 ends
+ * the call, and the next call gets the new set; when the last waiter
+ * leaves, the pipe is closed (see `_reactor_core.ts`).
  * Each call's array is built fresh and never touched again by this thread
  * until the call returns; beside it the reactor keeps the registration each
  * slot stood for, and a result counts only if that registration is still
@@ -54,22 +55,24 @@ export class PollReactor extends ReactorCore {
   }
 
   protected release(): void {
-    this.lib.close(this.#readFd);
+    // The write end first: its closing ends an outstanding poll.
     this.lib.close(this.#writeFd);
+    this.lib.close(this.#readFd);
     this.#readFd = -1;
     this.#writeFd = -1;
     this.#slots = [];
   }
 
   protected arm(_reg: Registration): void {
-    if (this.inFlight) this.interrupt();
+    if (this.inFlight) this.#interrupt();
   }
 
   protected removed(_reg: Registration): void {
-    if (this.inFlight) this.interrupt();
+    if (this.inFlight) this.#interrupt();
   }
 
-  protected interrupt(): void {
+  /** Ends the outstanding call so that the next one gets the new set. */
+  #interrupt(): void {
     if (this.#woken) return;
     this.#woken = true;
     // At most one byte is ever in the pipe, so the write cannot block; it

@@ -1,11 +1,16 @@
 /**
  * Internal: what both reactor backends share. Waiters per fd and direction,
  * cancellation, and the lifecycle: the backend's descriptors are opened by
- * the first waiter and closed as soon as none is left and no blocking call
- * is outstanding, so nothing outlives the last wait (no runtime tells a
- * Worker it is about to end). One blocking call at a time runs off the JS
- * thread ({@linkcode BlockingCalls}); a backend interrupts it through its
- * wake descriptor when the last waiter leaves or (poll) the set changes.
+ * the first waiter and closed the moment none is left, even while a
+ * blocking call is outstanding, so nothing outlives the last wait (no
+ * runtime tells a Worker that it is about to end). That is safe because the
+ * one blocking call, which runs off the JS thread (`BlockingCalls` in ffi/types.ts),
+ * is always a poll(2) whose set holds the read end of a wake pipe: closing
+ * the write end ends the call (POLLHUP), and a poll in progress holds its
+ * own reference to each file, so the numbers can be closed and reused at
+ * once. A result that comes back after its descriptors were closed is
+ * dropped whole (epochs), and within an epoch a result counts only for the
+ * registration it was armed for.
  *
  * @module
  */
@@ -43,6 +48,8 @@ export abstract class ReactorCore {
   #waiting = 0;
   #nextGeneration = 1;
   #open = false;
+  #epoch = 0;
+  #running = false;
   #inFlight = false;
 
   constructor(lib: Libc) {
@@ -51,7 +58,10 @@ export abstract class ReactorCore {
 
   /** Opens the backend's descriptors (the first waiter after idle). */
   protected abstract acquire(): void;
-  /** Closes them; never called while a blocking call is outstanding. */
+  /**
+   * Closes them, the write end of the wake pipe first: that ends an
+   * outstanding call, which keeps its own references to the files.
+   */
   protected abstract release(): void;
   /** Brings the kernel's view of `reg` in line with its waiters. */
   protected abstract arm(reg: Registration): void;
@@ -61,9 +71,6 @@ export abstract class ReactorCore {
   protected abstract block(): Promise<number>;
   /** Hands the result of {@linkcode ReactorCore.block} out to waiters. */
   protected abstract deliver(result: number): void;
-  /** Ends an outstanding blocking call soon (idempotent until it returns). */
-  protected abstract interrupt(): void;
-
   /** Whether a blocking call is outstanding. */
   protected get inFlight(): boolean {
     return this.#inFlight;
@@ -83,6 +90,7 @@ export abstract class ReactorCore {
           return;
         }
         this.#open = true;
+        this.#epoch++;
       }
       let reg = this.registrations.get(fd);
       if (reg === undefined) {
@@ -124,7 +132,7 @@ export abstract class ReactorCore {
         };
         signal.addEventListener("abort", waiter.onAbort, { once: true });
       }
-      if (this.#waiting === 1 && !this.#inFlight) void this.#run();
+      if (!this.#running) void this.#run();
     });
   }
 
@@ -177,23 +185,22 @@ export abstract class ReactorCore {
       waiter.signal!.removeEventListener("abort", waiter.onAbort);
     }
     this.#waiting--;
-    if (this.#waiting === 0) {
-      // A blocking call in flight keeps the process alive and the
-      // descriptors open: end it; the loop then closes them.
-      if (this.#inFlight) this.interrupt();
-    }
+    this.#idle();
   }
 
-  /** Closes the descriptors when nothing waits and nothing is in flight. */
+  /** Closes the descriptors as soon as nothing waits. */
   #idle(): void {
-    if (this.#waiting !== 0 || this.#inFlight || !this.#open) return;
+    if (this.#waiting !== 0 || !this.#open) return;
     this.#open = false;
+    this.#epoch++;
     this.registrations.clear();
     this.release();
   }
 
   async #run(): Promise<void> {
+    this.#running = true;
     while (this.#waiting > 0) {
+      const epoch = this.#epoch;
       this.#inFlight = true;
       let result: number;
       try {
@@ -203,8 +210,9 @@ export abstract class ReactorCore {
       } finally {
         this.#inFlight = false;
       }
-      this.deliver(result);
+      // A call that outlived its descriptors reports on closed numbers.
+      if (epoch === this.#epoch) this.deliver(result);
     }
-    this.#idle();
+    this.#running = false;
   }
 }

@@ -87,7 +87,7 @@ export function openBunLibc(platform: PlatformLayout): Libc {
     symbols,
     () => read32(errnoPointer, 0),
     (view) => view.byteLength === 0 ? 0 : ptr(view),
-    (lib) => bunBlockingCalls(lib, library),
+    () => bunBlockingCalls(library),
     (name) => {
       const env = (globalThis as { process?: { env?: Record<string, string> } })
         .process?.env;
@@ -97,7 +97,7 @@ export function openBunLibc(platform: PlatformLayout): Libc {
 }
 
 interface BunWorker {
-  onmessage: ((event: { data: BlockingResult }) => void) | null;
+  onmessage: ((event: { data: BlockingResult | "closing" }) => void) | null;
   postMessage(message: unknown): void;
   ref(): void;
   unref(): void;
@@ -108,46 +108,47 @@ interface BlockingResult {
   readonly bytes: Uint8Array;
 }
 
-// One blocking call per message: the worker returns to its event loop after
-// each, so the next request (and a new set for poll) can reach it. Its
-// onmessage is installed synchronously and it has no top-level await: a
-// message posted before a module finishes evaluating is lost.
+/** How long the helper Worker stays after its last call. */
+const HELPER_GRACE_MS = 250;
+
+// One poll per message: the worker returns to its event loop after each, so
+// the next set can reach it. After HELPER_GRACE_MS without a call it says
+// "closing" and ends itself, taking its event loop's descriptors with it:
+// Bun does not end a Worker's Workers with it, and the thread that made this
+// one may be gone. Its onmessage is installed synchronously and it has no
+// top-level await: a message posted before a module finishes evaluating is
+// lost.
 const WORKER_SOURCE = `
 import { dlopen } from "bun:ffi";
-let symbols;
-let events;
+let poll;
+let timer;
 self.onmessage = (event) => {
   const m = event.data;
+  clearTimeout(timer);
   if (m.library !== undefined) {
-    const table = { poll: { args: ["ptr", "u64", "i32"], returns: "i32" } };
-    if (m.linux) {
-      table.epoll_wait = { args: ["i32", "ptr", "i32", "i32"], returns: "i32" };
-    }
-    symbols = dlopen(m.library, table).symbols;
-    return;
-  }
-  if (m.fds !== undefined) {
-    const result = symbols.poll(m.fds, m.count, -1);
+    poll = dlopen(m.library, {
+      poll: { args: ["ptr", "u64", "i32"], returns: "i32" },
+    }).symbols.poll;
+  } else {
+    const result = poll(m.fds, m.count, -1);
     postMessage({ result, bytes: m.fds });
-    return;
   }
-  if (events === undefined || events.length !== m.max * m.size) {
-    events = new Uint8Array(new ArrayBuffer(m.max * m.size));
-  }
-  const result = symbols.epoll_wait(m.epfd, events, m.max, -1);
-  postMessage({ result, bytes: events.slice(0, Math.max(result, 0) * m.size) });
+  timer = setTimeout(() => {
+    postMessage("closing");
+    self.close();
+  }, ${HELPER_GRACE_MS});
 };
 `;
 
 /**
  * A helper Worker makes the blocking calls, one per message, and answers
  * with `postMessage`. It is ref'd while a call is outstanding and unref'd
- * otherwise, so an idle process exits on its own. It lives as long as the
- * thread that made it: its own event loop's two descriptors go with that
- * thread (a Worker's nested Workers end with it), so it holds nothing that
- * outlives a Worker using fdpass.
+ * otherwise, so an idle process exits on its own. It ends itself when idle
+ * (Bun would otherwise keep it, and its two descriptors, after the Worker
+ * that made it has ended); a call that crossed its "closing" goes to a new
+ * one.
  */
-function bunBlockingCalls(lib: Libc, library: string): BlockingCalls {
+function bunBlockingCalls(library: string): BlockingCalls {
   const g = globalThis as unknown as {
     Worker: new (url: string) => BunWorker;
     URL: { createObjectURL(blob: Blob): string };
@@ -155,39 +156,52 @@ function bunBlockingCalls(lib: Libc, library: string): BlockingCalls {
   const url = g.URL.createObjectURL(
     new Blob([WORKER_SOURCE], { type: "application/javascript" }),
   );
-  const worker = new g.Worker(url);
-  let settle: ((result: BlockingResult) => void) | undefined;
-  worker.onmessage = (event) => {
-    const done = settle;
-    settle = undefined;
-    worker.unref();
-    done?.(event.data);
-  };
-  worker.postMessage({ library, linux: lib.platform.os === "linux" });
-  worker.unref();
-  function call(message: object): Promise<BlockingResult> {
-    if (settle !== undefined) {
-      throw new Error("fdpass: internal error: two blocking calls at once");
+  let worker: BunWorker | undefined;
+  let pending:
+    | { message: object; settle: (result: BlockingResult) => void }
+    | undefined;
+  function send(): void {
+    if (worker === undefined) {
+      const w = new g.Worker(url);
+      w.onmessage = (event) => {
+        const data = event.data;
+        if (data === "closing") {
+          if (worker !== w) return;
+          worker = undefined;
+          w.unref();
+          // The call posted after it decided to close was dropped.
+          if (pending !== undefined) send();
+          return;
+        }
+        const done = pending;
+        pending = undefined;
+        w.unref();
+        done?.settle(data);
+      };
+      w.postMessage({ library });
+      worker = w;
     }
-    return new Promise((resolve) => {
-      settle = resolve;
-      worker.ref();
-      worker.postMessage(message);
-    });
+    worker.ref();
+    worker.postMessage(pending!.message);
   }
   return {
-    async epollWait(epfd, events, max): Promise<number> {
-      const size = lib.platform.epollEvent!.size;
-      const { result, bytes } = await call({ epfd, max, size });
-      events.set(bytes);
-      return result;
-    },
-    async poll(fds, count): Promise<number> {
+    poll(fds, count): Promise<number> {
+      if (pending !== undefined) {
+        throw new Error("fdpass: internal error: two blocking calls at once");
+      }
       // Posting copies the set: the caller's buffer stays untouched until
       // the answer is copied back.
-      const { result, bytes } = await call({ fds: fds.slice(), count });
-      fds.set(bytes);
-      return result;
+      const message = { fds: fds.slice(), count };
+      return new Promise<number>((resolve) => {
+        pending = {
+          message,
+          settle: ({ result, bytes }) => {
+            fds.set(bytes);
+            resolve(result);
+          },
+        };
+        send();
+      });
     },
   };
 }

@@ -155,10 +155,6 @@ function denoEnvironment(deno: DenoFfi, name: string): string | undefined {
  * one is outstanding. Its errno lives on the pool thread and is lost.
  */
 function denoBlockingCalls(symbols: Record<string, Native>): BlockingCalls {
-  const epollWaitAsync = symbols.epollWaitAsync;
   const pollAsync = symbols.pollAsync!;
-  return {
-    epollWait: (epfd, events, max) => epollWaitAsync!(epfd, events, max, -1),
-    poll: (fds, count) => pollAsync(fds, count, -1),
-  };
+  return { poll: (fds, count) => pollAsync(fds, count, -1) };
 }

@@ -46,14 +46,6 @@ const LINUX_ONLY: SymbolTable = {
     result: "i32",
     name: "epoll_wait",
   },
-  // The same, on Deno's blocking pool: one call stays outstanding while
-  // anything waits for readiness.
-  epollWaitAsync: {
-    parameters: ["i32", "buffer", "i32", "i32"],
-    result: "i32",
-    name: "epoll_wait",
-    nonblocking: true,
-  },
   // int eventfd(unsigned int initval, int flags)
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
 };
@@ -117,7 +109,7 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
       : { parameters: ["buffer", "i32"], result: "i32", name: "pipe2" },
     // int poll(struct pollfd *fds, nfds_t n, int timeout)
     poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
-    // The same, on Deno's blocking pool: the poll reactor keeps one call
+    // The same, on Deno's blocking pool: the reactor keeps one call
     // outstanding while anything waits for readiness.
     pollAsync: {
       parameters: ["buffer", "usize", "i32"],

@@ -13,17 +13,18 @@ import type { PlatformLayout } from "../platform/types.ts";
 export type RuntimeName = "bun" | "deno";
 
 /**
- * Runs one blocking readiness call at a time off the JS thread: in Deno on
- * its blocking pool (a `nonblocking` FFI call), in Bun in a helper Worker.
- * While a call is outstanding it keeps the process alive; otherwise it lets
- * the process exit. Results are raw C results (negative on any error, errno
- * is not available), and the buffer passed in must not be touched until the
- * promise settles: the other thread reads and writes it.
+ * Runs one blocking `poll(2)` at a time off the JS thread: in Deno on its
+ * blocking pool (a `nonblocking` FFI call), in Bun in a helper Worker. While
+ * a call is outstanding it keeps the process alive; otherwise it lets the
+ * process exit. Both reactor backends wait through it (epoll's through its
+ * epoll fd).
  */
 export interface BlockingCalls {
-  /** `epoll_wait(epfd, events, max, -1)`; the events are in `events` when it resolves. */
-  epollWait(epfd: number, events: Uint8Array, max: number): Promise<number>;
-  /** `poll(fds, count, -1)`; each `revents` is in `fds` when it resolves. */
+  /**
+   * `poll(fds, count, -1)`; each `revents` is in `fds` when it resolves with
+   * the raw C result (negative on any error: errno is not available). `fds`
+   * must not be touched until then: the other thread reads and writes it.
+   */
   poll(fds: Uint8Array, count: number): Promise<number>;
 }
 
