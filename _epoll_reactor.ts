@@ -5,10 +5,10 @@
  * disarming and removal are `epoll_ctl` calls on the JS thread (it is
  * thread-safe), so cancelling or closing never has to wake the waiting
  * thread. That thread waits in poll(2) on the epoll fd (readable while an
- * event is ready) and a wake pipe, not in `epoll_wait`: poll holds its own
- * reference to both files, so the last waiter leaving can close the epoll
- * fd and the pipe at once (see `_reactor_core.ts`); the events are then
- * harvested on the JS thread with `epoll_wait(…, 0)`.
+ * event is ready) and the wake pipe, not in `epoll_wait`: poll holds its own
+ * reference to both files, so the last registered fd leaving can close the
+ * epoll fd and the pipe at once (see `_reactor_core.ts`); the events are
+ * then harvested on the JS thread with `epoll_wait(…, 0)`.
  *
  * @module
  */
@@ -25,9 +25,6 @@ export class EpollReactor extends ReactorCore {
   #epoll: EpollEventLayout;
   #calls: BlockingCalls;
   #epfd = -1;
-  #readFd = -1;
-  #writeFd = -1;
-  #pipe = new Int32Array(2);
   #pollfd: Uint8Array = new Uint8Array(0);
   #event = new Uint8Array(new ArrayBuffer(16));
   #eventView = new DataView(this.#event.buffer);
@@ -47,26 +44,14 @@ export class EpollReactor extends ReactorCore {
   }
 
   protected acquire(): void {
-    const lib = this.lib;
-    const e = this.#epoll;
-    const epfd = lib.epollCreate(e.EPOLL_CLOEXEC);
+    const epfd = this.lib.epollCreate(this.#epoll.EPOLL_CLOEXEC);
     if (epfd < 0) throw systemError(-epfd, "epoll_create1", "Cannot wait");
-    const r = lib.pipe(this.#pipe, lib.platform.constants.O_CLOEXEC);
-    if (r < 0) {
-      lib.close(epfd);
-      throw systemError(-r, "pipe", "Cannot wait");
-    }
     this.#epfd = epfd;
-    this.#readFd = this.#pipe[0]!;
-    this.#writeFd = this.#pipe[1]!;
   }
 
   protected release(): void {
-    // The write end first: its closing ends an outstanding poll.
-    this.lib.close(this.#writeFd);
-    this.lib.close(this.#readFd);
     this.lib.close(this.#epfd);
-    this.#writeFd = this.#readFd = this.#epfd = -1;
+    this.#epfd = -1;
   }
 
   protected arm(reg: Registration): void {
@@ -96,7 +81,7 @@ export class EpollReactor extends ReactorCore {
     const view = new DataView(fds.buffer);
     view.setInt32(p.fd, this.#epfd, true);
     view.setInt16(p.events, p.POLLIN, true);
-    view.setInt32(p.size + p.fd, this.#readFd, true);
+    view.setInt32(p.size + p.fd, this.wakeFd, true);
     view.setInt16(p.size + p.events, p.POLLIN, true);
     this.#pollfd = fds;
     return this.#calls.poll(fds, 2);
@@ -105,19 +90,22 @@ export class EpollReactor extends ReactorCore {
   protected deliver(result: number): void {
     if (result <= 0) return;
     const p = this.lib.platform.pollfd;
-    const revents = new DataView(this.#pollfd.buffer).getInt16(p.revents, true);
-    if (revents === 0) return;
+    const view = new DataView(this.#pollfd.buffer);
+    if ((view.getInt16(p.size + p.revents, true) & p.POLLIN) !== 0) {
+      this.woke();
+    }
+    if (view.getInt16(p.revents, true) === 0) return;
     const count = this.lib.epollWait(this.#epfd, this.#events, MAX_EVENTS, 0);
     if (count <= 0) return;
     const e = this.#epoll;
-    const view = this.#eventsView;
+    const events = this.#eventsView;
     const readable = e.EPOLLIN | e.EPOLLERR | e.EPOLLHUP | e.EPOLLRDHUP;
     const writable = e.EPOLLOUT | e.EPOLLERR | e.EPOLLHUP;
     for (let i = 0; i < count; i++) {
       const at = i * e.size;
-      const flags = view.getUint32(at + e.events, true);
-      const fd = view.getUint32(at + e.data, true);
-      const generation = view.getUint32(at + e.data + 4, true);
+      const flags = events.getUint32(at + e.events, true);
+      const fd = events.getUint32(at + e.data, true);
+      const generation = events.getUint32(at + e.data + 4, true);
       const reg = this.registrations.get(fd);
       if (reg === undefined || reg.generation !== generation) continue;
       // EPOLLONESHOT disarmed it; ready() re-arms for any waiter left.

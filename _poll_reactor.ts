@@ -6,9 +6,8 @@
  *
  * poll has no `epoll_ctl`: the set is an array handed to one blocking call.
  * Whenever the set changes while a call is outstanding (a new waiter, an
- * abort, a close), one byte written to a pipe whose read end is slot 0 ends
- * the call, and the next call gets the new set; when the last waiter
- * leaves, the pipe is closed (see `_reactor_core.ts`).
+ * abort, a close), one byte written to the wake pipe, whose read end is
+ * slot 0, ends the call, and the next call gets the new set.
  * Each call's array is built fresh and never touched again by this thread
  * until the call returns; beside it the reactor keeps the registration each
  * slot stood for, and a result counts only if that registration is still
@@ -21,7 +20,7 @@
  * @module
  */
 
-import { type Libc, systemError } from "./_system.ts";
+import type { Libc } from "./_system.ts";
 import type { BlockingCalls } from "./ffi/types.ts";
 import type { PollfdLayout } from "./platform/types.ts";
 import { ReactorCore, type Registration } from "./_reactor_core.ts";
@@ -30,14 +29,8 @@ export class PollReactor extends ReactorCore {
   readonly backend = "poll" as const;
   #poll: PollfdLayout;
   #calls: BlockingCalls;
-  #readFd = -1;
-  #writeFd = -1;
-  #woken = false;
   #fds = new Uint8Array(0);
   #slots: Registration[] = [];
-  #count = 0;
-  #byte = new Uint8Array(1);
-  #pipe = new Int32Array(2);
 
   constructor(lib: Libc) {
     super(lib);
@@ -45,40 +38,18 @@ export class PollReactor extends ReactorCore {
     this.#calls = lib.blocking();
   }
 
-  protected acquire(): void {
-    const lib = this.lib;
-    const r = lib.pipe(this.#pipe, lib.platform.constants.O_CLOEXEC);
-    if (r < 0) throw systemError(-r, "pipe", "Cannot wait");
-    this.#readFd = this.#pipe[0]!;
-    this.#writeFd = this.#pipe[1]!;
-    this.#woken = false;
-  }
+  protected acquire(): void {}
 
   protected release(): void {
-    // The write end first: its closing ends an outstanding poll.
-    this.lib.close(this.#writeFd);
-    this.lib.close(this.#readFd);
-    this.#readFd = -1;
-    this.#writeFd = -1;
     this.#slots = [];
   }
 
   protected arm(_reg: Registration): void {
-    if (this.inFlight) this.#interrupt();
+    this.interrupt();
   }
 
   protected removed(_reg: Registration): void {
-    if (this.inFlight) this.#interrupt();
-  }
-
-  /** Ends the outstanding call so that the next one gets the new set. */
-  #interrupt(): void {
-    if (this.#woken) return;
-    this.#woken = true;
-    // At most one byte is ever in the pipe, so the write cannot block; it
-    // is read once a result shows it.
-    this.#byte[0] = 1;
-    this.lib.write(this.#writeFd, this.#byte, 1);
+    this.interrupt();
   }
 
   protected block(): Promise<number> {
@@ -94,7 +65,7 @@ export class PollReactor extends ReactorCore {
     // the call returns.
     const fds = new Uint8Array(new ArrayBuffer(count * p.size));
     const view = new DataView(fds.buffer);
-    view.setInt32(p.fd, this.#readFd, true);
+    view.setInt32(p.fd, this.wakeFd, true);
     view.setInt16(p.events, p.POLLIN, true);
     for (let i = 0; i < slots.length; i++) {
       const reg = slots[i]!;
@@ -108,7 +79,6 @@ export class PollReactor extends ReactorCore {
     }
     this.#fds = fds;
     this.#slots = slots;
-    this.#count = count;
     return this.#calls.poll(fds, count);
   }
 
@@ -119,16 +89,13 @@ export class PollReactor extends ReactorCore {
     const always = p.POLLERR | p.POLLHUP | p.POLLNVAL;
     const readable = p.POLLIN | always;
     const writable = p.POLLOUT | always;
-    if ((view.getInt16(p.revents, true) & p.POLLIN) !== 0) {
-      this.lib.read(this.#readFd, this.#byte, 1);
-      this.#woken = false;
-    }
+    if ((view.getInt16(p.revents, true) & p.POLLIN) !== 0) this.woke();
     const slots = this.#slots;
-    for (let i = 1; i < this.#count; i++) {
-      const revents = view.getInt16(i * p.size + p.revents, true);
+    for (let i = 0; i < slots.length; i++) {
+      const revents = view.getInt16((i + 1) * p.size + p.revents, true);
       if (revents === 0) continue;
       this.ready(
-        slots[i - 1]!,
+        slots[i]!,
         (revents & readable) !== 0,
         (revents & writable) !== 0,
       );

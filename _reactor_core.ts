@@ -1,20 +1,28 @@
 /**
  * Internal: what both reactor backends share. Waiters per fd and direction,
- * cancellation, and the lifecycle: the backend's descriptors are opened by
- * the first waiter and closed the moment none is left, even while a
- * blocking call is outstanding, so nothing outlives the last wait (no
- * runtime tells a Worker that it is about to end). That is safe because the
- * one blocking call, which runs off the JS thread (`BlockingCalls` in ffi/types.ts),
- * is always a poll(2) whose set holds the read end of a wake pipe: closing
- * the write end ends the call (POLLHUP), and a poll in progress holds its
- * own reference to each file, so the numbers can be closed and reused at
- * once. A result that comes back after its descriptors were closed is
- * dropped whole (epochs), and within an epoch a result counts only for the
- * registration it was armed for.
+ * cancellation, the wake pipe, and the lifecycle.
+ *
+ * The one blocking call, which runs off the JS thread (`BlockingCalls` in
+ * ffi/types.ts), is always a poll(2) whose set holds the read end of a wake
+ * pipe: one byte written to it ends the call (when the set changes, and
+ * when the last waiter leaves, so that an idle process can exit), and
+ * closing the write end ends it too (POLLHUP). A poll in progress holds its
+ * own reference to each file in its set, so the descriptors can be closed
+ * while it runs and their numbers reused at once; a result that comes back
+ * after that is dropped whole (epochs), and within an epoch a result counts
+ * only for the registration it was armed for.
+ *
+ * The descriptors live exactly as long as some fd is registered: opened by
+ * the first wait, closed when the last registered fd is forgotten (closed by
+ * its owner). No runtime tells a Worker that it is about to end, so a Worker
+ * (or a process) that has closed its sockets holds none of the reactor's
+ * descriptors either, while a socket that keeps talking keeps them: a
+ * ping-pong never reopens them.
  *
  * @module
  */
 
+import { systemError } from "./_system.ts";
 import type { Libc } from "./ffi/types.ts";
 
 /** 0: wait until readable, 1: until writable. */
@@ -51,29 +59,53 @@ export abstract class ReactorCore {
   #epoch = 0;
   #running = false;
   #inFlight = false;
+  #readFd = -1;
+  #writeFd = -1;
+  #woken = false;
+  #pipe = new Int32Array(2);
+  #byte = new Uint8Array(1);
 
   constructor(lib: Libc) {
     this.lib = lib;
   }
 
-  /** Opens the backend's descriptors (the first waiter after idle). */
+  /** Opens the backend's own descriptors, if any. */
   protected abstract acquire(): void;
-  /**
-   * Closes them, the write end of the wake pipe first: that ends an
-   * outstanding call, which keeps its own references to the files.
-   */
+  /** Closes them (possibly while a call is outstanding: see above). */
   protected abstract release(): void;
   /** Brings the kernel's view of `reg` in line with its waiters. */
   protected abstract arm(reg: Registration): void;
   /** `reg` leaves the reactor (its fd is about to be closed). */
   protected abstract removed(reg: Registration): void;
-  /** One blocking call; resolves with its raw result. */
+  /** One blocking call, with {@linkcode ReactorCore.wakeFd} in its set. */
   protected abstract block(): Promise<number>;
   /** Hands the result of {@linkcode ReactorCore.block} out to waiters. */
   protected abstract deliver(result: number): void;
+
   /** Whether a blocking call is outstanding. */
   protected get inFlight(): boolean {
     return this.#inFlight;
+  }
+
+  /** The read end of the wake pipe, for the blocking call's set. */
+  protected get wakeFd(): number {
+    return this.#readFd;
+  }
+
+  /** Ends an outstanding call soon; the next one sees the current set. */
+  protected interrupt(): void {
+    if (!this.#inFlight || this.#woken) return;
+    this.#woken = true;
+    // At most one byte is ever in the pipe, so the write cannot block.
+    this.#byte[0] = 1;
+    this.lib.write(this.#writeFd, this.#byte, 1);
+  }
+
+  /** Takes the wake byte once a result shows the pipe readable. */
+  protected woke(): void {
+    if (!this.#woken) return;
+    this.lib.read(this.#readFd, this.#byte, 1);
+    this.#woken = false;
   }
 
   wait(fd: number, direction: Direction, signal?: AbortSignal): Promise<void> {
@@ -82,15 +114,11 @@ export abstract class ReactorCore {
         reject(signal.reason);
         return;
       }
-      if (!this.#open) {
-        try {
-          this.acquire();
-        } catch (error) {
-          reject(error);
-          return;
-        }
-        this.#open = true;
-        this.#epoch++;
+      try {
+        this.#openIfClosed();
+      } catch (error) {
+        reject(error);
+        return;
       }
       let reg = this.registrations.get(fd);
       if (reg === undefined) {
@@ -106,7 +134,6 @@ export abstract class ReactorCore {
         reject(
           new Error("fdpass: internal error: two waiters on one direction"),
         );
-        this.#idle();
         return;
       }
       const waiter: Waiter = { resolve, reject, signal, onAbort: undefined };
@@ -119,7 +146,6 @@ export abstract class ReactorCore {
         r.waiters[direction] = undefined;
         this.#settled(waiter);
         reject(error);
-        this.#idle();
         return;
       }
       if (signal !== undefined) {
@@ -148,6 +174,7 @@ export abstract class ReactorCore {
       this.#settled(waiter);
       waiter.reject(error);
     }
+    if (this.registrations.size === 0) this.#close();
   }
 
   /** Resolves the waiters of `reg` that are ready, if `reg` is still current. */
@@ -175,25 +202,42 @@ export abstract class ReactorCore {
     }
   }
 
-  /** Whether anything waits. */
-  protected get waiting(): number {
-    return this.#waiting;
-  }
-
   #settled(waiter: Waiter): void {
     if (waiter.onAbort !== undefined) {
       waiter.signal!.removeEventListener("abort", waiter.onAbort);
     }
     this.#waiting--;
-    this.#idle();
+    // An outstanding call keeps the process alive: end it.
+    if (this.#waiting === 0) this.interrupt();
   }
 
-  /** Closes the descriptors as soon as nothing waits. */
-  #idle(): void {
-    if (this.#waiting !== 0 || !this.#open) return;
+  #openIfClosed(): void {
+    if (this.#open) return;
+    const lib = this.lib;
+    const r = lib.pipe(this.#pipe, lib.platform.constants.O_CLOEXEC);
+    if (r < 0) throw systemError(-r, "pipe", "Cannot wait");
+    this.#readFd = this.#pipe[0]!;
+    this.#writeFd = this.#pipe[1]!;
+    try {
+      this.acquire();
+    } catch (error) {
+      lib.close(this.#writeFd);
+      lib.close(this.#readFd);
+      throw error;
+    }
+    this.#woken = false;
+    this.#open = true;
+    this.#epoch++;
+  }
+
+  /** Closes every descriptor, the write end first: it ends a call in flight. */
+  #close(): void {
+    if (!this.#open) return;
     this.#open = false;
     this.#epoch++;
-    this.registrations.clear();
+    this.lib.close(this.#writeFd);
+    this.lib.close(this.#readFd);
+    this.#writeFd = this.#readFd = -1;
     this.release();
   }
 

@@ -66,8 +66,10 @@ let warmed = false;
 
 /**
  * Opens what each runtime opens lazily on first use (Bun's event loop
- * epoll/eventfd, child-process plumbing, fdpass's reactor: 2 fds kept for
- * the process' life) so that fd counts taken afterwards are stable.
+ * epoll/eventfd, child-process plumbing) so that fd counts taken afterwards
+ * are stable. fdpass's reactor holds descriptors only while something
+ * waits (Bun's helper Worker, with its own two, ends 250 ms after its last
+ * wait), so a count never sees more of them than before.
  */
 export async function warmUp(): Promise<void> {
   if (warmed) return;

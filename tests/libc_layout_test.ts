@@ -48,6 +48,7 @@ function probeSource(profile: PlatformLayout): string {
     ? []
     : Object.keys(profile.epollEvent).filter((k) => /^E[A-Z_]+$/.test(k));
   const errno = Object.keys(profile.errno);
+  const poll = Object.keys(profile.pollfd).filter((k) => /^POLL/.test(k));
   return String.raw`#define _GNU_SOURCE 1
 #include <errno.h>
 #include <fcntl.h>
@@ -120,6 +121,9 @@ int main(void) {
   OFF(struct sockaddr_un, sun_path);
   FSIZE(struct sockaddr_un, sun_path);
   SIZE(struct pollfd);
+  OFF(struct pollfd, fd);
+  OFF(struct pollfd, events);
+  OFF(struct pollfd, revents);
 #if defined(__linux__)
   SIZE(struct ucred);
   OFF(struct ucred, pid);
@@ -155,7 +159,7 @@ int main(void) {
     struct cmsghdr *next = CMSG_NXTHDR(&m, first);
     printf("cmsgnext %u %td\n", n, next == NULL ? (ptrdiff_t)-1 : (unsigned char *)next - control.bytes);
   }
-${constantLines("const", [...constants, ...epoll])}
+${constantLines("const", [...constants, ...epoll, ...poll])}
 ${constantLines("errno", errno)}
   return 0;
 }
@@ -371,7 +375,11 @@ test(
   `struct epoll_event and struct pollfd of ${name} equal libc's`,
   options,
   () => {
-    assert.equal(c("sizeof struct pollfd"), 8);
+    const f = profile().pollfd;
+    assert.equal(c("sizeof struct pollfd"), f.size);
+    assert.equal(c("offsetof struct pollfd.fd"), f.fd);
+    assert.equal(c("offsetof struct pollfd.events"), f.events);
+    assert.equal(c("offsetof struct pollfd.revents"), f.revents);
     const e = profile().epollEvent;
     if (profile().os !== "linux") {
       assert.equal(e, null);
@@ -395,6 +403,9 @@ test(
       for (const [key, value] of Object.entries(p.epollEvent)) {
         if (/^E[A-Z_]+$/.test(key)) expected.push([key, value]);
       }
+    }
+    for (const [key, value] of Object.entries(p.pollfd)) {
+      if (/^POLL/.test(key)) expected.push([key, value]);
     }
     const wrong: string[] = [];
     for (const [key, value] of expected) {
