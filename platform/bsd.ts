@@ -71,6 +71,8 @@ const SHARED = {
   O_NONBLOCK: 0x4,
   POLLIN: 0x1,
   POLLOUT: 0x4,
+  // _IO('f', 1) = IOC_VOID (0x20000000) | 'f' << 8 | 1 on xnu and FreeBSD.
+  FIOCLEX: 0x20006601,
 } as const;
 
 const DARWIN_CONSTANTS: SocketConstants = {

@@ -49,6 +49,7 @@ const CONSTANTS: SocketConstants = {
   O_CLOEXEC: 0o2000000,
   POLLIN: 0x1,
   POLLOUT: 0x4,
+  FIOCLEX: 0x5451,
 };
 
 const EPOLL = {

@@ -210,6 +210,14 @@ export interface SocketConstants {
   readonly POLLIN: number;
   /** `POLLOUT` (0 where the platform has none). */
   readonly POLLOUT: number;
+  /**
+   * `FIOCLEX`: `ioctl(fd, FIOCLEX)` sets close-on-exec with no variadic
+   * argument, unlike `fcntl(fd, F_SETFD, FD_CLOEXEC)`, whose third argument
+   * Apple arm64 passes on the stack. macOS needs it after `accept`,
+   * `socket`, `socketpair` and `recvmsg`, which cannot set it atomically
+   * there.
+   */
+  readonly FIOCLEX: number;
 }
 
 /**

@@ -58,6 +58,7 @@ function probeSource(profile: PlatformLayout): string {
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #if defined(__linux__)

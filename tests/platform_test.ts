@@ -253,6 +253,7 @@ const CONSTANTS = {
     O_CLOEXEC: 0x80000,
     POLLIN: 0x1,
     POLLOUT: 0x4,
+    FIOCLEX: 0x5451,
   },
   darwin: {
     AF_UNIX: 1,
@@ -292,6 +293,7 @@ const CONSTANTS = {
     O_CLOEXEC: 0x1000000,
     POLLIN: 0x1,
     POLLOUT: 0x4,
+    FIOCLEX: 0x20006601,
   },
   freebsd: {
     AF_UNIX: 1,
@@ -331,6 +333,7 @@ const CONSTANTS = {
     O_CLOEXEC: 0x100000,
     POLLIN: 0x1,
     POLLOUT: 0x4,
+    FIOCLEX: 0x20006601,
   },
 } as const;
 
