@@ -7,9 +7,10 @@
  * - poll(2) (macOS and FreeBSD, and Linux with `FDPASS_REACTOR=poll`):
  *   `_poll_reactor.ts`.
  *
- * Both hold kernel descriptors only while something waits: a Worker (or a
- * process) done with fdpass leaves none behind, since neither runtime tells
- * a Worker that it is about to end.
+ * Both hold kernel descriptors only while some fd that has waited is still
+ * open (see `_reactor_core.ts`): a Worker (or a process) that has closed its
+ * sockets leaves none behind, since neither runtime tells a Worker that it
+ * is about to end.
  *
  * @module
  */
@@ -41,7 +42,11 @@ export type ReactorBackend = "epoll" | "poll";
 
 let instance: Reactor | undefined;
 
-/** The backend this thread uses: `FDPASS_REACTOR` if set and readable, else epoll where it exists. */
+/**
+ * The backend this thread uses: `FDPASS_REACTOR` (`poll` or `epoll`) where
+ * it is set and may be read without a prompt, else epoll where it exists
+ * and poll elsewhere. Read once, by the first {@linkcode Reactor.get}.
+ */
 export function reactorBackend(): ReactorBackend {
   const lib = libc();
   const chosen = lib.environment("FDPASS_REACTOR");
