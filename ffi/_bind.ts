@@ -26,6 +26,7 @@ export function bindLibc(
   const { socket, socketpair, bind, listen, accept, connect, sendmsg } = s;
   const { recvmsg, close, shutdown, getsockopt, setsockopt } = s;
   const { getsockname, getpeername, fcntl, read, write, pipe, poll } = s;
+  const { ioctl } = s;
   const {
     unlink,
     chmod,
@@ -103,6 +104,10 @@ export function bindLibc(
     },
     fcntl: (fd, c, a) => {
       const r = fcntl!(fd, c, a);
+      return r < 0 ? -readErrno() : r;
+    },
+    ioctl: (fd, request) => {
+      const r = ioctl!(fd, request);
       return r < 0 ? -readErrno() : r;
     },
     read: (fd, b, l) => {

@@ -99,6 +99,10 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
     // which Linux and FreeBSD pass in a register like a fixed one. Apple arm64
     // passes variadics on the stack, so fdpass never calls it there.
     fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+    // int ioctl(int fd, unsigned long request, ...): bound with no variadic
+    // argument, for requests that take none (FIOCLEX), so that it is called
+    // correctly on Apple arm64 too, where variadics go on the stack.
+    ioctl: { parameters: ["i32", "usize"], result: "i32" },
     // ssize_t read(int fd, void *buf, size_t count)
     read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
     // ssize_t write(int fd, const void *buf, size_t count)

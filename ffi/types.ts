@@ -71,6 +71,8 @@ export interface Libc {
   getpeername(fd: number, address: Uint8Array, length: Uint32Array): number;
   /** fcntl with one int argument (F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC). */
   fcntl(fd: number, command: number, argument: number): number;
+  /** ioctl with a request that takes no argument (FIOCLEX). */
+  ioctl(fd: number, request: number): number;
   read(fd: number, buffer: Uint8Array, length: number): number;
   write(fd: number, buffer: Uint8Array, length: number): number;
   pipe(fds: Int32Array, flags: number): number;
