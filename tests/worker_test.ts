@@ -85,7 +85,7 @@ test(
     await waitFor(
       `the descriptors to return to ${describe(before)}`,
       () => noMore(fdpassKinds()) ? true : undefined,
-      20_000,
+      60_000,
     ).catch((error) => {
       throw new Error(`${error.message}; now ${describe(fdpassKinds())}`);
     });
