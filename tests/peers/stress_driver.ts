@@ -99,22 +99,54 @@ export function fdpassKind(target: string | undefined): boolean {
 }
 
 /**
+ * The fds of `table` that belong to a reactor (fdpass's or the runtime's
+ * own): epoll and eventfd instances, and pipes whose two ends this one
+ * process holds (a reactor's wake pipe). fdpass's reactor opens them on the
+ * first wait and closes them once no descriptor that waited is open, so they
+ * come and go between steps by design. The stress protocol never leaves
+ * both ends of a passed pipe, an epoll or an eventfd in one process at a
+ * check, so nothing it moves is hidden by this.
+ */
+export function reactorFds(table: Map<number, string>): Set<number> {
+  const ends = new Map<string, number>();
+  for (const target of table.values()) {
+    if (target.startsWith("pipe:")) {
+      ends.set(target, (ends.get(target) ?? 0) + 1);
+    }
+  }
+  const out = new Set<number>();
+  for (const [fd, target] of table) {
+    if (
+      target === "anon_inode:[eventpoll]" ||
+      target === "anon_inode:[eventfd]" ||
+      (ends.get(target) ?? 0) >= 2
+    ) out.add(fd);
+  }
+  return out;
+}
+
+/**
  * Describes how `now` differs from `before` in the fds fdpass could have
- * opened or closed (see {@linkcode fdpassKind}), or "" when it does not.
+ * opened or closed (see {@linkcode fdpassKind}), leaving out reactors' own
+ * (see {@linkcode reactorFds}), or "" when it does not.
  */
 export function fdDiff(
   before: Map<number, string>,
   now: Map<number, string>,
 ): string {
   const out: string[] = [];
+  const skipBefore = reactorFds(before);
+  const skipNow = reactorFds(now);
   for (const [fd, target] of now) {
-    const was = before.get(fd);
+    if (skipNow.has(fd)) continue;
+    const was = skipBefore.has(fd) ? undefined : before.get(fd);
     if (was !== target && (fdpassKind(target) || fdpassKind(was))) {
       out.push(`+${fd} -> ${target}`);
     }
   }
   for (const [fd, target] of before) {
-    const is = now.get(fd);
+    if (skipBefore.has(fd)) continue;
+    const is = skipNow.has(fd) ? undefined : now.get(fd);
     if (is !== target && (fdpassKind(target) || fdpassKind(is))) {
       out.push(`-${fd} -> ${target}`);
     }
