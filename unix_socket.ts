@@ -23,7 +23,12 @@ import {
   parseControl,
   type ParsedControl,
 } from "./platform/cmsg.ts";
-import { decodeSockaddrUn, encodeSockaddrUn } from "./platform/sockaddr.ts";
+import {
+  decodeSockaddrUn,
+  encodeAutobind,
+  type EncodedSockaddr,
+  encodeSockaddrUn,
+} from "./platform/sockaddr.ts";
 import type { PlatformLayout } from "./platform/types.ts";
 import { checkedLength } from "./platform/_views.ts";
 
@@ -51,6 +56,14 @@ export interface SendSyncOptions {
    * the return value says how much.
    */
   nonblocking?: boolean;
+  /**
+   * Where to send, on a datagram socket: a path, or `"\0name"` for a Linux
+   * abstract name, such as the {@linkcode ReceiveResult.from} of a message
+   * to answer. Overrides a connected socket's default destination on
+   * Linux; macOS and FreeBSD refuse it on a connected socket (`EISCONN`).
+   * A `TypeError` on stream and seqpacket sockets, whose peer is fixed.
+   */
+  to?: string;
 }
 
 /** Options for {@linkcode UnixSocket.receiveSync}. */
@@ -73,6 +86,8 @@ export interface SendOptions {
    * went out (then the descriptors went too, and the send completes).
    */
   signal?: AbortSignal;
+  /** Where to send, on a datagram socket: as {@linkcode SendSyncOptions.to}. */
+  to?: string;
 }
 
 /** Options for {@linkcode UnixSocket.receive}. */
@@ -116,6 +131,15 @@ export interface ReceiveResult {
    * after {@linkcode UnixSocket.receiveCredentials} (Linux `SO_PASSCRED`).
    */
   credentials?: Credentials;
+  /**
+   * Who sent a datagram: the sender's path, `"\0name"` (a Linux abstract
+   * name, such as the one {@linkcode bind}`("")` or `connect(path, {
+   * autobind: true })` gets), or `""` for an unnamed sender, which cannot
+   * be answered. Pass it as `to` to reply. Present on every receive of a
+   * datagram socket, absent on stream and seqpacket sockets, whose sender
+   * is always the connected peer ({@linkcode UnixSocket.peerAddress}).
+   */
+  from?: string;
 }
 
 /** A connected peer's identity, from {@linkcode UnixSocket.peerCredentials}. */
@@ -405,6 +429,9 @@ export class UnixSocket implements Disposable {
   #refuseFds = false;
   /** The last async receive found nothing queued and had to wait. */
   #receiveWaited = false;
+  /** The last `to` encoded: answering one peer again encodes nothing. */
+  #toPath: string | undefined;
+  #toAddress: EncodedSockaddr | undefined;
 
   static {
     adoptSocket = (fd, kind) => new UnixSocket(fd, kind);
@@ -483,12 +510,14 @@ export class UnixSocket implements Disposable {
     const buffers = Array.isArray(data) ? [] as Uint8Array[] : undefined;
     let total: number;
     let nonblocking: boolean;
+    let to: EncodedSockaddr | undefined;
     this.#reading++;
     try {
       checkFds(fds ?? NO_FDS, numbers);
       total = readData(data, buffers, action);
       const o = optionsOf(options, action);
       nonblocking = checkFlag(o?.nonblocking, "nonblocking", action);
+      to = this.#destination(o?.to, action);
     } finally {
       this.#reading--;
     }
@@ -501,6 +530,8 @@ export class UnixSocket implements Disposable {
     else message.setIovecs(buffers, 0, total);
     if (numbers.length > 0) message.setRights(numbers);
     else message.clearControl();
+    if (to === undefined) message.clearName();
+    else message.setName(to.bytes, to.length);
     const lib = this.#libc;
     const c = lib.platform.constants;
     const EINTR = lib.platform.errno.EINTR;
@@ -606,18 +637,23 @@ export class UnixSocket implements Disposable {
     checkFds(fds, numbers);
     const buffers: Uint8Array[] = [];
     const total = readData(data, buffers, action);
-    const signal = checkSignal(optionsOf(options, action)?.signal, action);
+    const o = optionsOf(options, action);
+    const signal = checkSignal(o?.signal, action);
+    const to = this.#destination(o?.to, action);
     this.#checkSize(numbers.length, total);
     const socket = this.#checkOpen("send");
     let sent = 0;
     if (this.#sends.idle && signal?.aborted !== true) {
       // Nothing queued before it: try at once, without a promise turn.
-      sent = Math.max(0, this.#trySend(socket, buffers, numbers, 0, total));
+      sent = Math.max(
+        0,
+        this.#trySend(socket, buffers, numbers, 0, total, to),
+      );
       if (sent >= total || (sent > 0 && this.kind !== "stream")) return sent;
     }
     return await this.#sends.run(
       sent > 0 ? undefined : signal,
-      () => this.#sendAsync(buffers, numbers, total, sent, signal),
+      () => this.#sendAsync(buffers, numbers, total, sent, signal, to),
     );
   }
 
@@ -1021,6 +1057,7 @@ export class UnixSocket implements Disposable {
     fds: readonly number[],
     sent: number,
     total: number,
+    to: EncodedSockaddr | undefined,
   ): number {
     const lib = this.#libc;
     const message = this.#sendMessage(buffers.length);
@@ -1034,6 +1071,9 @@ export class UnixSocket implements Disposable {
     }
     if (sent === 0 && fds.length > 0) message.setRights(fds);
     else message.clearControl();
+    // Set on every try: a sync send in between may have addressed another.
+    if (to === undefined) message.clearName();
+    else message.setName(to.bytes, to.length);
     const flags = this.#constants.MSG_NOSIGNAL | this.#constants.MSG_DONTWAIT;
     const { EINTR, EAGAIN } = lib.platform.errno;
     for (;;) {
@@ -1056,6 +1096,7 @@ export class UnixSocket implements Disposable {
     total: number,
     sent: number,
     signal: AbortSignal | undefined,
+    to: EncodedSockaddr | undefined,
   ): Promise<number> {
     let spins = 0;
     // Once bytes are out, the rest goes without abort: stopping would leave
@@ -1063,7 +1104,7 @@ export class UnixSocket implements Disposable {
     if (sent > 0) signal = undefined;
     for (;;) {
       const socket = this.#checkOpen("send");
-      const r = this.#trySend(socket, buffers, fds, sent, total);
+      const r = this.#trySend(socket, buffers, fds, sent, total, to);
       if (r >= 0) {
         sent += r;
         if (sent >= total || this.kind !== "stream") return sent;
@@ -1161,7 +1202,33 @@ export class UnixSocket implements Disposable {
   #receiveMessage(iovecs: number): Message {
     const m = this.#receive;
     if (m !== undefined && m.fits(iovecs)) return m;
-    return this.#receive = new Message(this.#libc, Math.max(iovecs, 16));
+    const message = new Message(this.#libc, Math.max(iovecs, 16));
+    // Datagrams come from anyone: have the kernel say who sent each.
+    if (this.kind === "dgram") message.receiveNames();
+    return this.#receive = message;
+  }
+
+  /**
+   * `to` checked and encoded (before any call is made), or `undefined` to
+   * send to the connected peer.
+   */
+  #destination(to: unknown, action: string): EncodedSockaddr | undefined {
+    if (to === undefined) return undefined;
+    if (typeof to !== "string") {
+      throw new TypeError(
+        `${action}: to must be a string (a path or "\\0name"), got ${typeof to}`,
+      );
+    }
+    if (this.kind !== "dgram") {
+      throw new TypeError(
+        `${action}: to names a destination on datagram sockets only; this ${this.kind} socket sends to its connected peer`,
+      );
+    }
+    if (to === this.#toPath) return this.#toAddress;
+    const address = encodeSockaddrUn(to, this.#libc.platform);
+    this.#toPath = to;
+    this.#toAddress = address;
+    return address;
   }
 
   #collect(
@@ -1246,14 +1313,19 @@ export class UnixSocket implements Disposable {
     const eof = bytes === 0 && fds.length === 0 && total > 0 &&
       (this.kind === "stream" ||
         (this.kind === "seqpacket" && controlLength === 0));
-    const result: ReceiveResult = {
-      bytes,
-      fds,
-      truncated: (flags & c.MSG_TRUNC) !== 0,
-      eof,
-    };
+    const truncated = (flags & c.MSG_TRUNC) !== 0;
+    const result: ReceiveResult = this.kind === "dgram"
+      ? { bytes, fds, truncated, eof, from: this.#sender(message) }
+      : { bytes, fds, truncated, eof };
     if (credentials !== null && !eof) result.credentials = credentials;
     return result;
+  }
+
+  /** The sender's address recvmsg wrote into `message`'s name buffer. */
+  #sender(message: Message): string {
+    const length = message.receivedNameLength();
+    if (length === 0) return "";
+    return decodeSockaddrUn(message.name, length, message.layout);
   }
 
   #address(call: "getsockname" | "getpeername"): string {
@@ -1415,10 +1487,22 @@ export function socketPair(
   return [adoptSocket(a, kind), adoptSocket(b, kind)];
 }
 
-/** Options for {@linkcode connect} and {@linkcode bind}. */
-export interface ConnectOptions {
-  /** Socket type (default `"stream"`). */
+/** Options for {@linkcode bind}. */
+export interface BindOptions {
+  /** Socket type (default `"dgram"` for {@linkcode bind}, `"stream"` for {@linkcode connect}). */
   kind?: SocketKind;
+}
+
+/** Options for {@linkcode connect}. */
+export interface ConnectOptions extends BindOptions {
+  /**
+   * Bind the new socket to an address of its own
+   * first (Linux autobind, an abstract `"\0"` and five hex digits), so that
+   * a datagram server can answer to its {@linkcode ReceiveResult.from}.
+   * A `TypeError` on macOS and FreeBSD, which have no autobind: there,
+   * {@linkcode bind} the client to a path of its own and send with `to`.
+   */
+  autobind?: boolean;
 }
 
 /**
@@ -1443,8 +1527,21 @@ export function connect(
 ): UnixSocket {
   const lib = libc();
   const kind = options.kind ?? "stream";
+  const autobind = checkFlag(
+    options.autobind,
+    "autobind",
+    `Cannot connect to ${JSON.stringify(path)}`,
+  );
   const address = encodeSockaddrUn(path, lib.platform);
+  const own = autobind ? encodeAutobind(lib.platform) : undefined;
   const fd = newSocket(lib, kind, 0);
+  if (own !== undefined) {
+    const r = lib.bind(fd.fd, own.bytes, own.length);
+    if (r < 0) {
+      fd.close();
+      throw systemError(-r, "bind", "Cannot autobind");
+    }
+  }
   const { EINTR, EISCONN } = lib.platform.errno;
   for (let first = true;; first = false) {
     const r = lib.connect(fd.fd, address.bytes, address.length);
@@ -1464,6 +1561,12 @@ export function connect(
  * Creates a socket bound to `path`, for receiving datagrams (default kind
  * `"dgram"`). The socket file stays until you remove it.
  *
+ * An empty `path` autobinds (Linux): the socket gets a unique abstract name,
+ * `"\0"` and five hex digits, and can send to any bound socket with `to`
+ * and be answered at its {@linkcode ReceiveResult.from}. macOS and FreeBSD
+ * have no autobind (`TypeError`): bind to a path of your own there; an
+ * unbound sender's `from` is `""`.
+ *
  * @example
  * ```ts
  * import { bind, connect } from "./mod.ts";
@@ -1475,10 +1578,12 @@ export function connect(
  * console.log(server.receiveSync(new Uint8Array(4)).bytes); // 1
  * ```
  */
-export function bind(path: string, options: ConnectOptions = {}): UnixSocket {
+export function bind(path: string, options: BindOptions = {}): UnixSocket {
   const lib = libc();
   const kind = options.kind ?? "dgram";
-  const address = encodeSockaddrUn(path, lib.platform);
+  const address = path === ""
+    ? encodeAutobind(lib.platform)
+    : encodeSockaddrUn(path, lib.platform);
   const fd = newSocket(lib, kind, 0);
   const r = lib.bind(fd.fd, address.bytes, address.length);
   if (r < 0) {
