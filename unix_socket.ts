@@ -62,8 +62,9 @@ export interface SendSyncOptions {
    * to answer. Overrides a connected socket's default destination on
    * Linux; macOS and FreeBSD refuse it on a connected socket (`EISCONN`).
    * A `TypeError` on stream and seqpacket sockets, whose peer is fixed.
+   * `undefined` sends to the connected peer.
    */
-  to?: string;
+  to?: string | undefined;
 }
 
 /** Options for {@linkcode UnixSocket.receiveSync}. */
@@ -87,7 +88,7 @@ export interface SendOptions {
    */
   signal?: AbortSignal;
   /** Where to send, on a datagram socket: as {@linkcode SendSyncOptions.to}. */
-  to?: string;
+  to?: string | undefined;
 }
 
 /** Options for {@linkcode UnixSocket.receive}. */
@@ -490,13 +491,36 @@ export class UnixSocket implements Disposable {
    * On a stream socket the descriptors travel with the first byte only.
    * Returns the data bytes sent.
    *
-   * @throws {RangeError} for more than 253 descriptors, or descriptors with
-   * no data on a stream socket (the kernel would drop them silently). Nothing
-   * is sent.
-   * @throws {TypeError} for a descriptor that is not a non-negative integer.
+   * On a datagram socket, `to` names the destination (see
+   * {@linkcode SendSyncOptions.to}); answer a message at its
+   * {@linkcode ReceiveResult.from}.
+   *
+   * @throws {RangeError} for more than 253 descriptors, descriptors with
+   * no data on a stream socket (the kernel would drop them silently), or a
+   * `to` longer than `sun_path`. Nothing is sent.
+   * @throws {TypeError} for a descriptor that is not a non-negative integer,
+   * or a `to` that is not a non-empty string, holds a NUL after its first
+   * character or a lone surrogate, or is given on a stream or seqpacket
+   * socket.
    * @throws {SystemError} when the kernel refuses: `EPIPE` (peer gone),
-   * `EBADF` (an fd is not open), `EAGAIN` (nonblocking and full), ...
+   * `EBADF` (an fd is not open), `EAGAIN` (nonblocking and full),
+   * `ECONNREFUSED` or `ENOENT` (nothing bound at `to`), `EPERM` (the socket
+   * at `to` is connected to another), ...
    * @throws {ClosedError} if the socket is closed.
+   *
+   * @example Send to an address
+   * ```ts
+   * import { bind, socketPair } from "./mod.ts";
+   *
+   * const path = `\0fdpass-doc-to-${Date.now()}-${Math.random()}`;
+   * using server = bind(path);
+   * const [a, b] = socketPair("dgram");
+   * a.sendSync(new Uint8Array([5]), [], { to: path }); // not to b
+   * const { bytes, from } = server.receiveSync(new Uint8Array(1));
+   * console.log(bytes, JSON.stringify(from)); // 1 "" (a is unnamed)
+   * a.close();
+   * b.close();
+   * ```
    */
   sendSync(
     data: Uint8Array | readonly Uint8Array[],
@@ -1520,6 +1544,20 @@ export interface ConnectOptions extends BindOptions {
  * client.sendSync(new Uint8Array([1, 2, 3]));
  * console.log(server.receiveSync(new Uint8Array(8)).bytes); // 3
  * ```
+ *
+ * @example A datagram client the server can answer (Linux autobind)
+ * ```ts
+ * import { bind, connect } from "./mod.ts";
+ *
+ * const path = `\0fdpass-doc-autobind-${Date.now()}-${Math.random()}`;
+ * using server = bind(path);
+ * using client = connect(path, { kind: "dgram", autobind: true });
+ * client.sendSync(new Uint8Array([1]));
+ * const { from } = server.receiveSync(new Uint8Array(1));
+ * console.log(from === client.localAddress()); // true
+ * server.sendSync(new Uint8Array([2]), [], { to: from });
+ * console.log(client.receiveSync(new Uint8Array(1)).bytes); // 1
+ * ```
  */
 export function connect(
   path: string,
@@ -1576,6 +1614,22 @@ export function connect(
  * using client = connect(path, { kind: "dgram" });
  * client.sendSync(new Uint8Array([9]));
  * console.log(server.receiveSync(new Uint8Array(4)).bytes); // 1
+ * ```
+ *
+ * @example One server answers any client, with a descriptor (Linux)
+ * ```ts
+ * import { bind, pipe } from "./mod.ts";
+ *
+ * const path = `\0fdpass-doc-answer-${Date.now()}-${Math.random()}`;
+ * using server = bind(path);
+ * using client = bind(""); // autobind: an address to answer to
+ * client.sendSync(new TextEncoder().encode("a pipe, please"), [], { to: path });
+ * const request = server.receiveSync(new Uint8Array(64));
+ * const [readEnd, writeEnd] = pipe();
+ * server.sendSync(new Uint8Array([1]), [readEnd], { to: request.from });
+ * const answer = client.receiveSync(new Uint8Array(1));
+ * console.log(answer.from === path, answer.fds.length); // true 1
+ * for (const x of [...answer.fds, readEnd, writeEnd]) x.close();
  * ```
  */
 export function bind(path: string, options: BindOptions = {}): UnixSocket {

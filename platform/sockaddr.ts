@@ -76,6 +76,14 @@ export function encodeSockaddrUn(
  *
  * @throws {TypeError} where the platform has no autobind (macOS, FreeBSD:
  * bind to a path of your own instead).
+ *
+ * @example
+ * ```ts
+ * import { encodeAutobind, LINUX_X86_64 } from "./mod.ts";
+ *
+ * const { bytes, length } = encodeAutobind(LINUX_X86_64);
+ * console.log(length, bytes[0]); // 2 1 (AF_UNIX, nothing else)
+ * ```
  */
 export function encodeAutobind(layout: PlatformLayout): EncodedSockaddr {
   const s = layout.sockaddrUn;
