@@ -433,6 +433,10 @@ export class UnixSocket implements Disposable {
   /** The last `to` encoded: answering one peer again encodes nothing. */
   #toPath: string | undefined;
   #toAddress: EncodedSockaddr | undefined;
+  /** The last sender's raw address and its decoding (see #sender). */
+  #lastSender: Uint8Array | undefined;
+  #lastSenderLength = 0;
+  #lastSenderName = "";
 
   static {
     adoptSocket = (fd, kind) => new UnixSocket(fd, kind);
@@ -1345,11 +1349,28 @@ export class UnixSocket implements Disposable {
     return result;
   }
 
-  /** The sender's address recvmsg wrote into `message`'s name buffer. */
+  /**
+   * The sender's address recvmsg wrote into `message`'s name buffer. A
+   * server hears from few peers many times: the last one is kept, so the
+   * same sender again costs a byte comparison, not a decode.
+   */
   #sender(message: Message): string {
     const length = message.receivedNameLength();
     if (length === 0) return "";
-    return decodeSockaddrUn(message.name, length, message.layout);
+    const name = message.name;
+    const last = this.#lastSender;
+    if (last !== undefined && length === this.#lastSenderLength) {
+      let i = 0;
+      while (i < length && name[i] === last[i]) i++;
+      if (i === length) return this.#lastSenderName;
+    }
+    const decoded = decodeSockaddrUn(name, length, message.layout);
+    (this.#lastSender ??= new Uint8Array(name.length)).set(
+      name.subarray(0, length),
+    );
+    this.#lastSenderLength = length;
+    this.#lastSenderName = decoded;
+    return decoded;
   }
 
   #address(call: "getsockname" | "getpeername"): string {

@@ -22,6 +22,13 @@ import {
   type UnixSocket,
 } from "../mod.ts";
 import {
+  DARWIN_AARCH64,
+  encodeAutobind,
+  FREEBSD_X86_64,
+  LINUX_AARCH64,
+  LINUX_X86_64,
+} from "../platform/mod.ts";
+import {
   abstractName,
   available,
   inodeOf,
@@ -166,6 +173,19 @@ describe(`datagram addressing (${RUNTIME})`, () => {
           server.receiveSync(buffer, { nonblocking: true }).from,
           abstract,
         );
+        // The same senders again, interleaved: each from is its own.
+        for (
+          const [sender, address] of [[named, path], [named, path], [
+            hidden,
+            abstract,
+          ], [named, path]] as const
+        ) {
+          sender.sendSync(bytes("."), [], { to: serverName });
+          assert.equal(
+            server.receiveSync(buffer, { nonblocking: true }).from,
+            address,
+          );
+        }
         assert.equal(unnamed.localAddress(), "");
         unnamed.sendSync(bytes("u"));
         const got = server.receiveSync(buffer, { nonblocking: true });
@@ -330,6 +350,17 @@ describe(`datagram addressing (${RUNTIME})`, () => {
       );
     });
   });
+});
+
+test("the autobind address is sun_family alone on Linux; macOS and FreeBSD have none (TypeError)", () => {
+  for (const layout of [LINUX_X86_64, LINUX_AARCH64]) {
+    const { bytes, length } = encodeAutobind(layout);
+    assert.equal(length, 2);
+    assert.deepEqual([...bytes], [1, ...new Array(bytes.length - 1).fill(0)]);
+  }
+  for (const layout of [DARWIN_AARCH64, FREEBSD_X86_64]) {
+    assert.throws(() => encodeAutobind(layout), TypeError);
+  }
 });
 
 describe(`a bad destination is refused before any call (${RUNTIME})`, () => {
