@@ -60,7 +60,8 @@ export interface SendSyncOptions {
    * Where to send, on a datagram socket: a path, or `"\0name"` for a Linux
    * abstract name, such as the {@linkcode ReceiveResult.from} of a message
    * to answer. Overrides a connected socket's default destination on
-   * Linux; macOS and FreeBSD refuse it on a connected socket (`EISCONN`).
+   * Linux; macOS and FreeBSD refuse it on a connected socket (`EISCONN`,
+   * as their sources read; not run here).
    * A `TypeError` on stream and seqpacket sockets, whose peer is fixed.
    * `undefined` sends to the connected peer.
    */
