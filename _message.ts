@@ -34,6 +34,9 @@ export const MAX_IOVECS = 1024;
 /** Control bytes reserved: 253 fds plus room for credentials and a pidfd. */
 const CONTROL_BYTES = 1024 + 64 + 64;
 
+/** Room for one `sockaddr_un` (110 bytes on Linux, 106 on the BSDs). */
+const NAME_BYTES = 112;
+
 export class Message {
   readonly layout: PlatformLayout;
   readonly view: DataView;
@@ -43,6 +46,10 @@ export class Message {
   readonly i32: Int32Array;
   /** Byte offset of the control buffer. */
   readonly controlOffset: number;
+  /** Byte offset of the `sockaddr_un` that `msg_name` points at when used. */
+  readonly nameOffset: number;
+  /** The `sockaddr_un` buffer itself: a sender's address after recvmsg. */
+  readonly name: Uint8Array;
   readonly #iovCapacity: number;
   readonly #iovWord: number;
   readonly #iovlenWord: number;
@@ -58,6 +65,15 @@ export class Message {
   readonly #solSocket: number;
   readonly #scmRights: number;
   readonly #address: (view: ArrayBufferView) => number;
+  readonly #nameWord: number;
+  readonly #namelenWord: number;
+  readonly #nameAddress: number;
+  /** `msg_namelen` to offer recvmsg: 0 (no sender address) until {@linkcode receiveNames}. */
+  #receiveNameLength = 0;
+  /** The encoded destination last copied into the name buffer. */
+  #copied: Uint8Array | undefined;
+  /** Whether `msg_name` points at a destination now. */
+  #named = false;
 
   constructor(lib: Libc, iovecs: number = INLINE_IOVECS) {
     const layout = lib.platform;
@@ -69,12 +85,14 @@ export class Message {
     this.controlOffset = MSGHDR_BYTES + iovecs * layout.iovecSize;
     // A fresh ArrayBuffer (never a small inline typed array): its storage
     // does not move, so the address taken here stays valid while `this` lives.
-    const buffer = new ArrayBuffer(this.controlOffset + CONTROL_BYTES);
+    this.nameOffset = this.controlOffset + CONTROL_BYTES;
+    const buffer = new ArrayBuffer(this.nameOffset + NAME_BYTES);
     const bytes = new Uint8Array(buffer);
     this.view = new DataView(buffer);
     this.u32 = new Uint32Array(buffer);
     this.i32 = new Int32Array(buffer);
     this.msghdr = bytes.subarray(0, m.size);
+    this.name = bytes.subarray(this.nameOffset);
     this.#iovWord = MSGHDR_BYTES / 4;
     this.#iovlenWord = m.iovlen / 4;
     this.#controllenWord = m.controllen / 4;
@@ -88,7 +106,10 @@ export class Message {
     this.#cmsgWideLength = h.lenSize === 8;
     this.#solSocket = layout.constants.SOL_SOCKET;
     this.#scmRights = layout.constants.SCM_RIGHTS;
+    this.#nameWord = m.name / 4;
+    this.#namelenWord = m.namelen / 4;
     const base = lib.address(bytes);
+    this.#nameAddress = base + this.nameOffset;
     this.#writeAddress(m.iov / 4, base + MSGHDR_BYTES);
     // msg_control always points at the buffer; msg_controllen 0 means none.
     this.#writeAddress(m.control / 4, base + this.controlOffset);
@@ -189,12 +210,55 @@ export class Message {
     this.u32[this.#controllenWord] = 0;
   }
 
+  /**
+   * Addresses a send to `name`, a whole encoded `sockaddr_un` (at most
+   * 112 bytes) whose `addrlen` is `length`, until {@linkcode clearName}. The bytes are copied unless they are the
+   * ones the last call copied (encoded destinations are never changed).
+   */
+  setName(name: Uint8Array, length: number): void {
+    if (this.#copied !== name) {
+      this.name.set(name);
+      this.#copied = name;
+    }
+    this.#writeAddress(this.#nameWord, this.#nameAddress);
+    this.u32[this.#namelenWord] = length;
+    this.#named = true;
+  }
+
+  /**
+   * Sends to the connected peer again: `msg_name` NULL and `msg_namelen` 0
+   * (the BSDs refuse a non-NULL name of length 0). Nothing to do unless
+   * {@linkcode setName} was called.
+   */
+  clearName(): void {
+    if (!this.#named) return;
+    this.#writeAddress(this.#nameWord, 0);
+    this.u32[this.#namelenWord] = 0;
+    this.#named = false;
+  }
+
+  /**
+   * Has every later recvmsg write the sender's address into the name
+   * buffer (for datagram sockets, where senders differ).
+   */
+  receiveNames(): void {
+    this.#writeAddress(this.#nameWord, this.#nameAddress);
+    this.#receiveNameLength = this.layout.sockaddrUn.size;
+  }
+
   /** Offers `length` bytes of control buffer to recvmsg and clears msg_flags. */
   prepareReceive(length: number): void {
     const u32 = this.u32;
     u32[this.#controllenWord] = length;
     u32[this.#controllenWord + 1] = 0;
     u32[this.#flagsWord] = 0;
+    u32[this.#namelenWord] = this.#receiveNameLength;
+  }
+
+  /** `msg_namelen` as recvmsg left it, clamped to the name buffer. */
+  receivedNameLength(): number {
+    const length = this.u32[this.#namelenWord]!;
+    return length < this.#receiveNameLength ? length : this.#receiveNameLength;
   }
 
   /** `msg_controllen` as recvmsg left it, clamped to what was offered. */

@@ -31,6 +31,7 @@
 
 export {
   bind,
+  type BindOptions,
   connect,
   type ConnectOptions,
   type Credentials,

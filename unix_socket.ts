@@ -24,7 +24,12 @@ import {
   parseControl,
   type ParsedControl,
 } from "./platform/cmsg.ts";
-import { decodeSockaddrUn, encodeSockaddrUn } from "./platform/sockaddr.ts";
+import {
+  decodeSockaddrUn,
+  encodeAutobind,
+  type EncodedSockaddr,
+  encodeSockaddrUn,
+} from "./platform/sockaddr.ts";
 import type { PlatformLayout } from "./platform/types.ts";
 import { checkedLength } from "./platform/_views.ts";
 
@@ -52,6 +57,16 @@ export interface SendSyncOptions {
    * the return value says how much.
    */
   nonblocking?: boolean;
+  /**
+   * Where to send, on a datagram socket: a path, or `"\0name"` for a Linux
+   * abstract name, such as the {@linkcode ReceiveResult.from} of a message
+   * to answer. Overrides a connected socket's default destination on
+   * Linux; macOS and FreeBSD refuse it on a connected socket (`EISCONN`,
+   * as their sources read; not run here).
+   * A `TypeError` on stream and seqpacket sockets, whose peer is fixed.
+   * `undefined` sends to the connected peer.
+   */
+  to?: string | undefined;
 }
 
 /** Options for {@linkcode UnixSocket.receiveSync}. */
@@ -74,6 +89,8 @@ export interface SendOptions {
    * went out (then the descriptors went too, and the send completes).
    */
   signal?: AbortSignal;
+  /** Where to send, on a datagram socket: as {@linkcode SendSyncOptions.to}. */
+  to?: string | undefined;
 }
 
 /** Options for {@linkcode UnixSocket.receive}. */
@@ -117,6 +134,15 @@ export interface ReceiveResult {
    * after {@linkcode UnixSocket.receiveCredentials} (Linux `SO_PASSCRED`).
    */
   credentials?: Credentials;
+  /**
+   * Who sent a datagram: the sender's path, `"\0name"` (a Linux abstract
+   * name, such as the one {@linkcode bind}`("")` or `connect(path, {
+   * autobind: true })` gets), or `""` for an unnamed sender, which cannot
+   * be answered. Pass it as `to` to reply. Present on every receive of a
+   * datagram socket, absent on stream and seqpacket sockets, whose sender
+   * is always the connected peer ({@linkcode UnixSocket.peerAddress}).
+   */
+  from?: string;
 }
 
 /** A connected peer's identity, from {@linkcode UnixSocket.peerCredentials}. */
@@ -382,6 +408,13 @@ export class UnixSocket implements Disposable {
   #refuseFds = false;
   /** The last async receive found nothing queued and had to wait. */
   #receiveWaited = false;
+  /** The last `to` encoded: answering one peer again encodes nothing. */
+  #toPath: string | undefined;
+  #toAddress: EncodedSockaddr | undefined;
+  /** The last sender's raw address and its decoding (see #sender). */
+  #lastSender: Uint8Array | undefined;
+  #lastSenderLength = 0;
+  #lastSenderName = "";
 
   static {
     adoptSocket = (fd, kind) => new UnixSocket(fd, kind);
@@ -443,13 +476,36 @@ export class UnixSocket implements Disposable {
    * On a stream socket the descriptors travel with the first byte only.
    * Returns the data bytes sent.
    *
-   * @throws {RangeError} for more than 253 descriptors, or descriptors with
-   * no data on a stream socket (the kernel would drop them silently). Nothing
-   * is sent.
-   * @throws {TypeError} for a descriptor that is not a non-negative integer.
+   * On a datagram socket, `to` names the destination (see
+   * {@linkcode SendSyncOptions.to}); answer a message at its
+   * {@linkcode ReceiveResult.from}.
+   *
+   * @throws {RangeError} for more than 253 descriptors, descriptors with
+   * no data on a stream socket (the kernel would drop them silently), or a
+   * `to` longer than `sun_path`. Nothing is sent.
+   * @throws {TypeError} for a descriptor that is not a non-negative integer,
+   * or a `to` that is not a non-empty string, holds a NUL after its first
+   * character or a lone surrogate, or is given on a stream or seqpacket
+   * socket.
    * @throws {SystemError} when the kernel refuses: `EPIPE` (peer gone),
-   * `EBADF` (an fd is not open), `EAGAIN` (nonblocking and full), ...
+   * `EBADF` (an fd is not open), `EAGAIN` (nonblocking and full),
+   * `ECONNREFUSED` or `ENOENT` (nothing bound at `to`), `EPERM` (the socket
+   * at `to` is connected to another), ...
    * @throws {ClosedError} if the socket is closed.
+   *
+   * @example Send to an address
+   * ```ts
+   * import { bind, socketPair } from "./mod.ts";
+   *
+   * const path = `\0fdpass-doc-to-${Date.now()}-${Math.random()}`;
+   * using server = bind(path);
+   * const [a, b] = socketPair("dgram");
+   * a.sendSync(new Uint8Array([5]), [], { to: path }); // not to b
+   * const { bytes, from } = server.receiveSync(new Uint8Array(1));
+   * console.log(bytes, JSON.stringify(from)); // 1 "" (a is unnamed)
+   * a.close();
+   * b.close();
+   * ```
    */
   sendSync(
     data: Uint8Array | readonly Uint8Array[],
@@ -463,12 +519,14 @@ export class UnixSocket implements Disposable {
     const buffers = Array.isArray(data) ? [] as Uint8Array[] : undefined;
     let total: number;
     let nonblocking: boolean;
+    let to: EncodedSockaddr | undefined;
     this.#reading++;
     try {
       checkFds(fds ?? NO_FDS, numbers);
       total = readData(data, buffers, action);
       const o = optionsOf(options, action);
       nonblocking = checkFlag(o?.nonblocking, "nonblocking", action);
+      to = this.#destination(o?.to, action);
     } finally {
       this.#reading--;
     }
@@ -481,6 +539,8 @@ export class UnixSocket implements Disposable {
     else message.setIovecs(buffers, 0, total);
     if (numbers.length > 0) message.setRights(numbers);
     else message.clearControl();
+    if (to === undefined) message.clearName();
+    else message.setName(to.bytes, to.length);
     const lib = this.#libc;
     const c = lib.platform.constants;
     const EINTR = lib.platform.errno.EINTR;
@@ -586,18 +646,23 @@ export class UnixSocket implements Disposable {
     checkFds(fds, numbers);
     const buffers: Uint8Array[] = [];
     const total = readData(data, buffers, action);
-    const signal = checkSignal(optionsOf(options, action)?.signal, action);
+    const o = optionsOf(options, action);
+    const signal = checkSignal(o?.signal, action);
+    const to = this.#destination(o?.to, action);
     this.#checkSize(numbers.length, total);
     const socket = this.#checkOpen("send");
     let sent = 0;
     if (this.#sends.idle && signal?.aborted !== true) {
       // Nothing queued before it: try at once, without a promise turn.
-      sent = Math.max(0, this.#trySend(socket, buffers, numbers, 0, total));
+      sent = Math.max(
+        0,
+        this.#trySend(socket, buffers, numbers, 0, total, to),
+      );
       if (sent >= total || (sent > 0 && this.kind !== "stream")) return sent;
     }
     return await this.#sends.run(
       sent > 0 ? undefined : signal,
-      () => this.#sendAsync(buffers, numbers, total, sent, signal),
+      () => this.#sendAsync(buffers, numbers, total, sent, signal, to),
     );
   }
 
@@ -1003,6 +1068,7 @@ export class UnixSocket implements Disposable {
     fds: readonly number[],
     sent: number,
     total: number,
+    to: EncodedSockaddr | undefined,
   ): number {
     const lib = this.#libc;
     const message = this.#sendMessage(buffers.length);
@@ -1016,6 +1082,9 @@ export class UnixSocket implements Disposable {
     }
     if (sent === 0 && fds.length > 0) message.setRights(fds);
     else message.clearControl();
+    // Set on every try: a sync send in between may have addressed another.
+    if (to === undefined) message.clearName();
+    else message.setName(to.bytes, to.length);
     const flags = this.#constants.MSG_NOSIGNAL | this.#constants.MSG_DONTWAIT;
     const { EINTR, EAGAIN } = lib.platform.errno;
     for (;;) {
@@ -1038,6 +1107,7 @@ export class UnixSocket implements Disposable {
     total: number,
     sent: number,
     signal: AbortSignal | undefined,
+    to: EncodedSockaddr | undefined,
   ): Promise<number> {
     let spins = 0;
     // Once bytes are out, the rest goes without abort: stopping would leave
@@ -1045,7 +1115,7 @@ export class UnixSocket implements Disposable {
     if (sent > 0) signal = undefined;
     for (;;) {
       const socket = this.#checkOpen("send");
-      const r = this.#trySend(socket, buffers, fds, sent, total);
+      const r = this.#trySend(socket, buffers, fds, sent, total, to);
       if (r >= 0) {
         sent += r;
         if (sent >= total || this.kind !== "stream") return sent;
@@ -1143,7 +1213,33 @@ export class UnixSocket implements Disposable {
   #receiveMessage(iovecs: number): Message {
     const m = this.#receive;
     if (m !== undefined && m.fits(iovecs)) return m;
-    return this.#receive = new Message(this.#libc, Math.max(iovecs, 16));
+    const message = new Message(this.#libc, Math.max(iovecs, 16));
+    // Datagrams come from anyone: have the kernel say who sent each.
+    if (this.kind === "dgram") message.receiveNames();
+    return this.#receive = message;
+  }
+
+  /**
+   * `to` checked and encoded (before any call is made), or `undefined` to
+   * send to the connected peer.
+   */
+  #destination(to: unknown, action: string): EncodedSockaddr | undefined {
+    if (to === undefined) return undefined;
+    if (typeof to !== "string") {
+      throw new TypeError(
+        `${action}: to must be a string (a path or "\\0name"), got ${typeof to}`,
+      );
+    }
+    if (this.kind !== "dgram") {
+      throw new TypeError(
+        `${action}: to names a destination on datagram sockets only; this ${this.kind} socket sends to its connected peer`,
+      );
+    }
+    if (to === this.#toPath) return this.#toAddress;
+    const address = encodeSockaddrUn(to, this.#libc.platform);
+    this.#toPath = to;
+    this.#toAddress = address;
+    return address;
   }
 
   #collect(
@@ -1233,14 +1329,36 @@ export class UnixSocket implements Disposable {
     const eof = bytes === 0 && fds.length === 0 && total > 0 &&
       (this.kind === "stream" ||
         (this.kind === "seqpacket" && controlLength === 0));
-    const result: ReceiveResult = {
-      bytes,
-      fds,
-      truncated: (flags & c.MSG_TRUNC) !== 0,
-      eof,
-    };
+    const truncated = (flags & c.MSG_TRUNC) !== 0;
+    const result: ReceiveResult = this.kind === "dgram"
+      ? { bytes, fds, truncated, eof, from: this.#sender(message) }
+      : { bytes, fds, truncated, eof };
     if (credentials !== null && !eof) result.credentials = credentials;
     return result;
+  }
+
+  /**
+   * The sender's address recvmsg wrote into `message`'s name buffer. A
+   * server hears from few peers many times: the last one is kept, so the
+   * same sender again costs a byte comparison, not a decode.
+   */
+  #sender(message: Message): string {
+    const length = message.receivedNameLength();
+    if (length === 0) return "";
+    const name = message.name;
+    const last = this.#lastSender;
+    if (last !== undefined && length === this.#lastSenderLength) {
+      let i = 0;
+      while (i < length && name[i] === last[i]) i++;
+      if (i === length) return this.#lastSenderName;
+    }
+    const decoded = decodeSockaddrUn(name, length, message.layout);
+    (this.#lastSender ??= new Uint8Array(name.length)).set(
+      name.subarray(0, length),
+    );
+    this.#lastSenderLength = length;
+    this.#lastSenderName = decoded;
+    return decoded;
   }
 
   #address(call: "getsockname" | "getpeername"): string {
@@ -1408,10 +1526,22 @@ export function socketPair(
   return [adoptSocket(a, kind), adoptSocket(b, kind)];
 }
 
-/** Options for {@linkcode connect} and {@linkcode bind}. */
-export interface ConnectOptions {
-  /** Socket type (default `"stream"`). */
+/** Options for {@linkcode bind}. */
+export interface BindOptions {
+  /** Socket type (default `"dgram"` for {@linkcode bind}, `"stream"` for {@linkcode connect}). */
   kind?: SocketKind;
+}
+
+/** Options for {@linkcode connect}. */
+export interface ConnectOptions extends BindOptions {
+  /**
+   * Bind the new socket to an address of its own
+   * first (Linux autobind, an abstract `"\0"` and five hex digits), so that
+   * a datagram server can answer to its {@linkcode ReceiveResult.from}.
+   * A `TypeError` on macOS and FreeBSD, which have no autobind: there,
+   * {@linkcode bind} the client to a path of its own and send with `to`.
+   */
+  autobind?: boolean;
 }
 
 /**
@@ -1429,6 +1559,20 @@ export interface ConnectOptions {
  * client.sendSync(new Uint8Array([1, 2, 3]));
  * console.log(server.receiveSync(new Uint8Array(8)).bytes); // 3
  * ```
+ *
+ * @example A datagram client the server can answer (Linux autobind)
+ * ```ts
+ * import { bind, connect } from "./mod.ts";
+ *
+ * const path = `\0fdpass-doc-autobind-${Date.now()}-${Math.random()}`;
+ * using server = bind(path);
+ * using client = connect(path, { kind: "dgram", autobind: true });
+ * client.sendSync(new Uint8Array([1]));
+ * const { from } = server.receiveSync(new Uint8Array(1));
+ * console.log(from === client.localAddress()); // true
+ * server.sendSync(new Uint8Array([2]), [], { to: from });
+ * console.log(client.receiveSync(new Uint8Array(1)).bytes); // 1
+ * ```
  */
 export function connect(
   path: string,
@@ -1436,8 +1580,21 @@ export function connect(
 ): UnixSocket {
   const lib = libc();
   const kind = options.kind ?? "stream";
+  const autobind = checkFlag(
+    options.autobind,
+    "autobind",
+    `Cannot connect to ${JSON.stringify(path)}`,
+  );
   const address = encodeSockaddrUn(path, lib.platform);
+  const own = autobind ? encodeAutobind(lib.platform) : undefined;
   const fd = newSocket(lib, kind, 0);
+  if (own !== undefined) {
+    const r = lib.bind(fd.fd, own.bytes, own.length);
+    if (r < 0) {
+      fd.close();
+      throw systemError(-r, "bind", "Cannot autobind");
+    }
+  }
   const { EINTR, EISCONN } = lib.platform.errno;
   for (let first = true;; first = false) {
     const r = lib.connect(fd.fd, address.bytes, address.length);
@@ -1457,6 +1614,12 @@ export function connect(
  * Creates a socket bound to `path`, for receiving datagrams (default kind
  * `"dgram"`). The socket file stays until you remove it.
  *
+ * An empty `path` autobinds (Linux): the socket gets a unique abstract name,
+ * `"\0"` and five hex digits, and can send to any bound socket with `to`
+ * and be answered at its {@linkcode ReceiveResult.from}. macOS and FreeBSD
+ * have no autobind (`TypeError`): bind to a path of your own there; an
+ * unbound sender's `from` is `""`.
+ *
  * @example
  * ```ts
  * import { bind, connect } from "./mod.ts";
@@ -1467,11 +1630,29 @@ export function connect(
  * client.sendSync(new Uint8Array([9]));
  * console.log(server.receiveSync(new Uint8Array(4)).bytes); // 1
  * ```
+ *
+ * @example One server answers any client, with a descriptor (Linux)
+ * ```ts
+ * import { bind, pipe } from "./mod.ts";
+ *
+ * const path = `\0fdpass-doc-answer-${Date.now()}-${Math.random()}`;
+ * using server = bind(path);
+ * using client = bind(""); // autobind: an address to answer to
+ * client.sendSync(new TextEncoder().encode("a pipe, please"), [], { to: path });
+ * const request = server.receiveSync(new Uint8Array(64));
+ * const [readEnd, writeEnd] = pipe();
+ * server.sendSync(new Uint8Array([1]), [readEnd], { to: request.from });
+ * const answer = client.receiveSync(new Uint8Array(1));
+ * console.log(answer.from === path, answer.fds.length); // true 1
+ * for (const x of [...answer.fds, readEnd, writeEnd]) x.close();
+ * ```
  */
-export function bind(path: string, options: ConnectOptions = {}): UnixSocket {
+export function bind(path: string, options: BindOptions = {}): UnixSocket {
   const lib = libc();
   const kind = options.kind ?? "dgram";
-  const address = encodeSockaddrUn(path, lib.platform);
+  const address = path === ""
+    ? encodeAutobind(lib.platform)
+    : encodeSockaddrUn(path, lib.platform);
   const fd = newSocket(lib, kind, 0);
   const r = lib.bind(fd.fd, address.bytes, address.length);
   if (r < 0) {

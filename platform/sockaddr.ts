@@ -64,6 +64,45 @@ export function encodeSockaddrUn(
   const bytes = new Uint8Array(s.size);
   bytes.set(name, s.path + (abstract ? 1 : 0));
   const length = s.path + 1 + name.length;
+  writeFamily(bytes, length, layout);
+  return { bytes, length };
+}
+
+/**
+ * The address that asks Linux to autobind a socket: only `sun_family`, with
+ * `addrlen = sizeof(sa_family_t)`. `bind` then gives the socket a unique
+ * abstract name (`"\0"` and five hex digits), so that a datagram peer can
+ * answer it.
+ *
+ * @throws {TypeError} where the platform has no autobind (macOS, FreeBSD:
+ * bind to a path of your own instead).
+ *
+ * @example
+ * ```ts
+ * import { encodeAutobind, LINUX_X86_64 } from "./mod.ts";
+ *
+ * const { bytes, length } = encodeAutobind(LINUX_X86_64);
+ * console.log(length, bytes[0]); // 2 1 (AF_UNIX, nothing else)
+ * ```
+ */
+export function encodeAutobind(layout: PlatformLayout): EncodedSockaddr {
+  const s = layout.sockaddrUn;
+  if (!s.abstract) {
+    throw new TypeError(
+      `Cannot autobind: only Linux gives an unnamed socket an address of its own, not ${layout.os} (bind to a path instead)`,
+    );
+  }
+  const bytes = new Uint8Array(s.size);
+  writeFamily(bytes, s.path, layout);
+  return { bytes, length: s.path };
+}
+
+function writeFamily(
+  bytes: Uint8Array,
+  length: number,
+  layout: PlatformLayout,
+): void {
+  const s = layout.sockaddrUn;
   if (s.familySize === 2) {
     new DataView(bytes.buffer).setUint16(
       s.family,
@@ -74,7 +113,6 @@ export function encodeSockaddrUn(
     bytes[s.family] = layout.constants.AF_UNIX;
   }
   if (s.len >= 0) bytes[s.len] = length;
-  return { bytes, length };
 }
 
 /**

@@ -231,3 +231,29 @@ export function socketActivateMissing(): string | false {
   console.log(`skipped: ${reason}`);
   return reason;
 }
+
+/**
+ * Makes sure `ruby` is here, installing Debian's package with apt-get as
+ * root when missing. Returns `false` when it runs, else the reason to skip
+ * (also printed).
+ */
+export function rubyMissing(): string | false {
+  if (available("ruby", ["--version"])) return false;
+  const uid = process.getuid?.() ?? -1;
+  if (uid !== 0 || !available("apt-get", ["--version"])) {
+    const reason = "ruby is not installed (and apt-get cannot install it here)";
+    console.log(`skipped: ${reason}`);
+    return reason;
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const install = ["install", "-y", "--no-install-recommends", "ruby"];
+  const options = { env, stdio: "ignore", timeout: 600_000 } as const;
+  if (spawnSync("apt-get", install, options).status !== 0) {
+    spawnSync("apt-get", ["update"], options);
+    spawnSync("apt-get", install, options);
+  }
+  if (available("ruby", ["--version"])) return false;
+  const reason = "apt-get install ruby failed";
+  console.log(`skipped: ${reason}`);
+  return reason;
+}

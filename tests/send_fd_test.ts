@@ -7,11 +7,10 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import {
   ClosedError,
   ControlMessageError,
@@ -22,10 +21,10 @@ import {
   socketPair,
 } from "../mod.ts";
 import {
-  available,
   inodeOf,
   noLeak,
   ROOT,
+  rubyMissing,
   RUNTIME,
   skipUnderQemu,
 } from "./_helpers.ts";
@@ -172,34 +171,9 @@ test(`sendFdSync() refuses what is not a descriptor, before any syscall (${RUNTI
   });
 });
 
-/**
- * Ruby, installed from Debian's packages when missing (as root, where
- * apt-get exists), or why it cannot be: the reason the test is skipped.
- */
-function ruby(): string | false {
-  if (available("ruby", ["--version"])) return false;
-  const uid = process.getuid?.() ?? -1;
-  if (uid !== 0 || !available("apt-get", ["--version"])) {
-    const reason = "ruby is not installed (and apt-get cannot install it here)";
-    console.log(`skipped: ${reason}`);
-    return reason;
-  }
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  const install = ["install", "-y", "--no-install-recommends", "ruby"];
-  const options = { env, stdio: "ignore", timeout: 600_000 } as const;
-  if (spawnSync("apt-get", install, options).status !== 0) {
-    spawnSync("apt-get", ["update"], options);
-    spawnSync("apt-get", install, options);
-  }
-  if (available("ruby", ["--version"])) return false;
-  const reason = "apt-get install ruby failed";
-  console.log(`skipped: ${reason}`);
-  return reason;
-}
-
 test(
   `interop: Ruby's recv_io takes what sendFd() sends, and receiveFd() takes what Ruby's send_io sends (${RUNTIME})`,
-  { ...LONG, skip: ruby() },
+  { ...LONG, skip: rubyMissing() },
   async () => {
     await noLeak(async () => {
       const directory = mkdtempSync(join(tmpdir(), "fdpass-ruby-"));
