@@ -10,7 +10,11 @@
  * own reference to each file in its set, so the descriptors can be closed
  * while it runs and their numbers reused at once; a result that comes back
  * after that is dropped whole (epochs), and within an epoch a result counts
- * only for the registration it was armed for.
+ * only for the registration it was armed for. A call whose set was handed
+ * to another thread but has not entered poll(2) yet would read the numbers
+ * afresh, so the wake pipe's read end stays open until the call returns:
+ * with its write end closed it ends that call at once, whatever the other
+ * numbers have become.
  *
  * The descriptors live exactly as long as some fd is registered: opened by
  * the first wait, closed when the last registered fd is forgotten (closed by
@@ -236,7 +240,14 @@ export abstract class ReactorCore {
     this.#open = false;
     this.#epoch++;
     this.lib.close(this.#writeFd);
-    this.lib.close(this.#readFd);
+    // A call in flight had its set handed to another thread, which may not
+    // have entered poll(2) yet: the other numbers in it may be closed and
+    // reused by then, but the read end stays open, its write end gone, so
+    // that call returns at once (POLLHUP) instead of watching someone
+    // else's descriptors. It is closed once the call has returned, by the
+    // thread that surely runs then (this one may be an ending Worker).
+    if (this.#inFlight) this.lib.blocking().closeAfterCall(this.#readFd);
+    else this.lib.close(this.#readFd);
     this.#writeFd = this.#readFd = -1;
     this.release();
   }

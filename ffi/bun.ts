@@ -102,7 +102,7 @@ export function openBunLibc(platform: PlatformLayout): Libc {
     // bun:ffi's ptr() reads the view's real storage; only the empty check
     // needs the engine's own length (a shadowed byteLength would lie).
     (view) => viewLength(view) === 0 ? 0 : ptr(view),
-    () => bunBlockingCalls(library),
+    (lib) => bunBlockingCalls(library, (fd) => lib.close(fd)),
     (name) => {
       const env = (globalThis as { process?: { env?: Record<string, string> } })
         .process?.env;
@@ -149,14 +149,20 @@ const HELPER_GRACE_MS = 250;
 const WORKER_SOURCE = `
 import { dlopen } from "bun:ffi";
 let poll;
+let close;
 let timer;
 self.onmessage = (event) => {
   const m = event.data;
   clearTimeout(timer);
   if (m.library !== undefined) {
-    poll = dlopen(m.library, {
+    const { symbols } = dlopen(m.library, {
       poll: { args: ["ptr", "u64", "i32"], returns: "i32" },
-    }).symbols.poll;
+      close: { args: ["i32"], returns: "i32" },
+    });
+    poll = symbols.poll;
+    close = symbols.close;
+  } else if (m.close !== undefined) {
+    close(m.close);
   } else {
     const result = poll(m.fds, m.count, -1);
     postMessage({ result, bytes: m.fds });
@@ -176,7 +182,10 @@ self.onmessage = (event) => {
  * that made it has ended); a call that crossed its "closing" goes to a new
  * one.
  */
-function bunBlockingCalls(library: string): BlockingCalls {
+function bunBlockingCalls(
+  library: string,
+  closeNow: (fd: number) => void,
+): BlockingCalls {
   const g = globalThis as unknown as {
     Worker: new (url: string) => BunWorker;
     URL: { createObjectURL(blob: Blob): string };
@@ -188,6 +197,10 @@ function bunBlockingCalls(library: string): BlockingCalls {
   let pending:
     | { message: object; settle: (result: BlockingResult) => void }
     | undefined;
+  // Descriptors to close once the outstanding call returns: the helper
+  // closes them (messages run in order, after the poll), since the thread
+  // that asked may have ended by then.
+  let closeLater: number[] = [];
   function send(): void {
     if (worker === undefined) {
       const w = new g.Worker(url);
@@ -197,10 +210,14 @@ function bunBlockingCalls(library: string): BlockingCalls {
           if (worker !== w) return;
           worker = undefined;
           w.unref();
-          // The call posted after it decided to close was dropped.
+          // The call (and any close) posted after it decided to close was
+          // dropped: post the call again, close here.
+          for (const fd of closeLater) closeNow(fd);
+          closeLater = [];
           if (pending !== undefined) send();
           return;
         }
+        closeLater = [];
         const done = pending;
         pending = undefined;
         w.unref();
@@ -221,6 +238,7 @@ function bunBlockingCalls(library: string): BlockingCalls {
       // the answer is copied back.
       const message = { fds: fds.slice(), count };
       return new Promise<number>((resolve) => {
+        closeLater = [];
         pending = {
           message,
           settle: ({ result, bytes }) => {
@@ -230,6 +248,14 @@ function bunBlockingCalls(library: string): BlockingCalls {
         };
         send();
       });
+    },
+    closeAfterCall(fd): void {
+      if (pending === undefined || worker === undefined) {
+        closeNow(fd);
+        return;
+      }
+      closeLater.push(fd);
+      worker.postMessage({ close: fd });
     },
   };
 }

@@ -194,7 +194,7 @@ export function openDenoLibc(platform: PlatformLayout): Libc {
       recentBase0 = base;
       return base + viewOffset(view);
     },
-    () => denoBlockingCalls(symbols),
+    (lib) => denoBlockingCalls(symbols, (fd) => lib.close(fd)),
     (name) => denoEnvironment(deno, name),
   );
 }
@@ -221,7 +221,30 @@ function denoEnvironment(deno: DenoFfi, name: string): string | undefined {
  * Each pending call is a ref'd op, so the process stays alive exactly while
  * one is outstanding. Its errno lives on the pool thread and is lost.
  */
-function denoBlockingCalls(symbols: Record<string, Native>): BlockingCalls {
+function denoBlockingCalls(
+  symbols: Record<string, Native>,
+  closeNow: (fd: number) => void,
+): BlockingCalls {
   const pollAsync = symbols["pollAsync"]!;
-  return { poll: (fds, count) => pollAsync(fds, count, -1) };
+  let outstanding = false;
+  let closeLater: number[] = [];
+  return {
+    async poll(fds, count): Promise<number> {
+      outstanding = true;
+      try {
+        return await pollAsync(fds, count, -1);
+      } finally {
+        // A pending op keeps a Worker's event loop alive, so this runs even
+        // when the Worker has nothing else left to do.
+        outstanding = false;
+        const fds = closeLater;
+        closeLater = [];
+        for (const fd of fds) closeNow(fd);
+      }
+    },
+    closeAfterCall(fd): void {
+      if (outstanding) closeLater.push(fd);
+      else closeNow(fd);
+    },
+  };
 }

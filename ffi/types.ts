@@ -26,6 +26,12 @@ export interface BlockingCalls {
    * must not be touched until then: the other thread reads and writes it.
    */
   poll(fds: Uint8Array, count: number): Promise<number>;
+  /**
+   * Closes `fd` once the outstanding call has returned, on whichever thread
+   * will surely run then: the caller's thread may be gone by that time (a
+   * Worker that ended). Only while a call is outstanding.
+   */
+  closeAfterCall(fd: number): void;
 }
 
 /** libc as fdpass uses it. Buffers are passed by address for the call only. */
