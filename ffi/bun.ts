@@ -151,7 +151,11 @@ import { dlopen } from "bun:ffi";
 let poll;
 let close;
 let timer;
+let closing = false;
 self.onmessage = (event) => {
+  // Once it said "closing", the main thread redoes what it asks here (the
+  // call, the closes): doing it too would close a number twice.
+  if (closing) return;
   const m = event.data;
   clearTimeout(timer);
   if (m.library !== undefined) {
@@ -168,6 +172,7 @@ self.onmessage = (event) => {
     postMessage({ result, bytes: m.fds });
   }
   timer = setTimeout(() => {
+    closing = true;
     postMessage("closing");
     self.close();
   }, ${HELPER_GRACE_MS});
