@@ -415,9 +415,22 @@ export class OwnedFd implements Disposable {
   async write(data: Uint8Array, options?: IoOptions): Promise<number> {
     const total = checkedLength(data, "Cannot write");
     const signal = signalOf(options, "Cannot write");
-    this.#checkOpen("write");
+    const fd = this.#checkOpen("write");
+    let written = 0;
+    if (
+      total > 0 && (this.#writes === undefined || this.#writes.idle) &&
+      signal?.aborted !== true
+    ) {
+      // Nothing queued before it: try at once, without a queue or a turn.
+      const r = this.#tryWrite(fd, data, 0, total);
+      if (r >= total) return r;
+      if (r > 0) written = r;
+    }
     const queue = this.#writes ??= new OperationQueue();
-    return await queue.run(signal, () => this.#write(data, total, signal));
+    return await queue.run(
+      signal,
+      () => this.#write(data, total, signal, written),
+    );
   }
 
   /**
@@ -934,9 +947,9 @@ export class OwnedFd implements Disposable {
   async #write(
     data: Uint8Array,
     total: number,
-    signal?: AbortSignal,
+    signal: AbortSignal | undefined,
+    written: number,
   ): Promise<number> {
-    let written = 0;
     let attempt = 0;
     while (written < total) {
       signal?.throwIfAborted();
