@@ -1198,6 +1198,11 @@ export class UnixSocket implements Disposable {
         fds.length,
       );
     }
+    // macOS has no MSG_CMSG_CLOEXEC: set it now (a concurrent fork may
+    // already have seen the descriptors).
+    if (c.MSG_CMSG_CLOEXEC === 0) {
+      for (const fd of fds) this.#libc.ioctl(fd.fd, c.FIOCLEX);
+    }
     if ((flags & c.MSG_CTRUNC) !== 0 || malformed || fds.length > maxFds) {
       for (const fd of fds) fd.close();
       const truncated = !malformed;
@@ -1343,10 +1348,16 @@ function socketFamily(lib: Libc, fd: number, action: string): number {
     : bytes[s.family]!;
 }
 
-/** @internal macOS has no MSG_NOSIGNAL before 11: set SO_NOSIGPIPE on every socket. */
+/**
+ * @internal macOS, on every new socket: it has no MSG_NOSIGNAL before 11, so
+ * SO_NOSIGPIPE; no SOCK_CLOEXEC and no accept4, so close-on-exec right after
+ * (a concurrent fork may see the descriptor first).
+ */
 export function setNoSigpipe(lib: Libc, fd: OwnedFd): void {
   const c = lib.platform.constants;
-  if (c.SO_NOSIGPIPE === 0 || lib.platform.os !== "darwin") return;
+  if (lib.platform.os !== "darwin") return;
+  if (c.SOCK_CLOEXEC === 0) lib.ioctl(fd.fd, c.FIOCLEX);
+  if (c.SO_NOSIGPIPE === 0) return;
   const one = new Uint8Array([1, 0, 0, 0]);
   const r = lib.setsockopt(fd.fd, c.SOL_SOCKET, c.SO_NOSIGPIPE, one, 4);
   if (r < 0) {

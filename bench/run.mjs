@@ -165,11 +165,15 @@ function lastJsonLine(text) {
 }
 
 // Runs a child to completion; resolves { code, stdout, stderr, timedOut }.
-function run(cmd, args, { cwd = ROOT, timeoutMs = CONFIG.timeoutMs } = {}) {
+function run(
+  cmd,
+  args,
+  { cwd = ROOT, timeoutMs = CONFIG.timeoutMs, env = {} } = {},
+) {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, {
       cwd,
-      env: { ...process.env, NO_COLOR: "1" },
+      env: { ...process.env, NO_COLOR: "1", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -314,7 +318,7 @@ function syncImpls() {
 
 function ppClients(path, usocketSkip) {
   const n = [String(CONFIG.ppWarmup), String(CONFIG.ppRounds)];
-  return [
+  return withPoll([
     { name: "C blocking", cmd: join(BUILD, "pp_client"), args: [path, ...n] },
     {
       name: "CPython blocking",
@@ -384,7 +388,7 @@ function ppClients(path, usocketSkip) {
       ],
       skip: missing(DENO, "deno"),
     },
-  ];
+  ]);
 }
 
 function pinned(cmd, args, pin) {
@@ -476,7 +480,7 @@ function startServer(path, pin) {
 async function runAgainstEcho(client, path, pin) {
   const server = await startServer(path, pin);
   const [cmd, args] = pinned(client.cmd, client.args, pin);
-  const r = await run(cmd, args);
+  const r = await run(cmd, args, { env: client.env });
   if (r.code !== 0 || r.timedOut) {
     server.child.kill("SIGKILL");
     await server.done;
@@ -588,9 +592,27 @@ async function runPingPong(rows) {
 
 // The two fdpass runs of `script`. Deno gets --allow-ffi only, plus
 // --expose-gc where the script forces collections.
+// Each fdpass row again on the poll(2) reactor (FDPASS_REACTOR=poll), the
+// one macOS and FreeBSD run, next to Linux's default epoll.
+function withPoll(impls) {
+  return impls.flatMap((impl) => {
+    if (!/^fdpass/.test(impl.name)) return [impl];
+    const deno = impl.cmd === DENO;
+    const args = deno
+      ? [impl.args[0], "--allow-env=FDPASS_REACTOR", ...impl.args.slice(1)]
+      : impl.args;
+    return [impl, {
+      ...impl,
+      name: `${impl.name} (poll)`,
+      args,
+      env: { FDPASS_REACTOR: "poll" },
+    }];
+  });
+}
+
 function fdpassImpls(script, args, { gc = false } = {}) {
   const file = join(BENCH, "fdpass", script);
-  return [
+  return withPoll([
     {
       name: "fdpass Bun",
       cmd: BUN,
@@ -609,7 +631,7 @@ function fdpassImpls(script, args, { gc = false } = {}) {
       ],
       skip: fdpassMissing ?? missing(DENO, "deno"),
     },
-  ];
+  ]);
 }
 
 // Runs a child and resolves { out } (its last JSON line) or { error }.
@@ -618,7 +640,7 @@ async function runJson(
   { timeoutMs = CONFIG.timeoutMs, pin = false } = {},
 ) {
   const [cmd, args] = pinned(impl.cmd, impl.args, pin);
-  const r = await run(cmd, args, { timeoutMs });
+  const r = await run(cmd, args, { timeoutMs, env: impl.env });
   if (r.code !== 0 || r.timedOut) return { error: describeFailure(r) };
   try {
     return { out: lastJsonLine(r.stdout) };
@@ -1073,7 +1095,7 @@ const FLOOR_OF = {
 
 function addFloorRatios(rows) {
   for (const row of rows) {
-    const name = FLOOR_OF[row.impl];
+    const name = FLOOR_OF[row.impl.replace(/ \(poll\)$/, "")];
     const floor = name &&
       rows.find((r) =>
         r.case === row.case && r.impl === name && typeof r.median === "number"

@@ -6,7 +6,7 @@
  */
 
 import type { PlatformLayout } from "../platform/types.ts";
-import type { EpollDelivery, EpollPump, Libc, RuntimeName } from "./types.ts";
+import type { BlockingCalls, Libc, RuntimeName } from "./types.ts";
 import { libcSymbols, type NeutralType } from "./symbols.ts";
 
 const encoder = new TextEncoder();
@@ -100,12 +100,8 @@ export function bindLibc(
   symbols: Record<string, Native>,
   readErrno: () => number,
   address: (view: ArrayBufferView) => number,
-  epollPump: (
-    lib: Libc,
-    epfd: number,
-    wakeFd: number,
-    deliver: EpollDelivery,
-  ) => EpollPump,
+  blocking: (lib: Libc) => BlockingCalls,
+  environment: (name: string) => string | undefined,
 ): Libc {
   const s = symbols;
   const check: Record<string, Check> = {};
@@ -115,6 +111,7 @@ export function bindLibc(
   const { socket, socketpair, bind, listen, accept, connect, sendmsg } = s;
   const { recvmsg, close, shutdown, getsockopt, setsockopt } = s;
   const { getsockname, getpeername, fcntl, read, write, pipe, poll } = s;
+  const { ioctl } = s;
   const {
     unlink,
     chmod,
@@ -134,6 +131,7 @@ export function bindLibc(
   } = s;
   const { recv, send, pread, pwrite, lseek, ftruncate, fstat, memfdCreate } = s;
   const darwin = platform.os === "darwin";
+  let calls: BlockingCalls | undefined;
   const lib: Libc = {
     runtime,
     platform,
@@ -214,6 +212,11 @@ export function bindLibc(
     fcntl: (fd, c, a) => {
       check.fcntl!(fd, c, a);
       const r = fcntl!(fd, c, a);
+      return r < 0 ? -readErrno() : r;
+    },
+    ioctl: (fd, request) => {
+      check.ioctl!(fd, request);
+      const r = ioctl!(fd, request);
       return r < 0 ? -readErrno() : r;
     },
     read: (fd, b, l) => {
@@ -347,7 +350,8 @@ export function bindLibc(
       );
       return r < 0 ? -readErrno() : r;
     },
-    epollPump: (epfd, wakeFd, deliver) => epollPump(lib, epfd, wakeFd, deliver),
+    environment,
+    blocking: () => calls ??= blocking(lib),
   };
   return lib;
 }

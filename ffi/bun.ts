@@ -10,7 +10,7 @@ import type { PlatformLayout } from "../platform/types.ts";
 import { bindLibc, type Native } from "./_bind.ts";
 import { FfiUnavailableError } from "./errors.ts";
 import { libcNames, libcSymbols, type NeutralType } from "./symbols.ts";
-import type { EpollDelivery, EpollPump, Libc } from "./types.ts";
+import type { BlockingCalls, Libc } from "./types.ts";
 import { viewLength } from "../platform/_views.ts";
 
 interface BunFfi {
@@ -102,7 +102,12 @@ export function openBunLibc(platform: PlatformLayout): Libc {
     // bun:ffi's ptr() reads the view's real storage; only the empty check
     // needs the engine's own length (a shadowed byteLength would lie).
     (view) => viewLength(view) === 0 ? 0 : ptr(view),
-    (lib, epfd, _wakeFd, deliver) => bunEpollPump(lib, library, epfd, deliver),
+    () => bunBlockingCalls(library),
+    (name) => {
+      const env = (globalThis as { process?: { env?: Record<string, string> } })
+        .process?.env;
+      return env?.[name];
+    },
   );
   // Bun keeps its own copy of the environment in process.env (set and
   // delete there do not reach the C environment): read and clear that one
@@ -120,46 +125,58 @@ export function openBunLibc(platform: PlatformLayout): Libc {
 }
 
 interface BunWorker {
-  onmessage: ((event: { data: Uint8Array }) => void) | null;
+  onmessage: ((event: { data: BlockingResult | "closing" }) => void) | null;
   postMessage(message: unknown): void;
   ref(): void;
   unref(): void;
 }
 
-// The worker blocks in epoll_wait forever and posts each batch of events.
-// Its onmessage is installed synchronously and it has no top-level await:
-// a message posted before a module finishes evaluating is lost.
+interface BlockingResult {
+  readonly result: number;
+  readonly bytes: Uint8Array;
+}
+
+/** How long the helper Worker stays after its last call. */
+const HELPER_GRACE_MS = 250;
+
+// One poll per message: the worker returns to its event loop after each, so
+// the next set can reach it. After HELPER_GRACE_MS without a call it says
+// "closing" and ends itself, taking its event loop's descriptors with it:
+// Bun does not end a Worker's Workers with it, and the thread that made this
+// one may be gone. Its onmessage is installed synchronously and it has no
+// top-level await: a message posted before a module finishes evaluating is
+// lost.
 const WORKER_SOURCE = `
 import { dlopen } from "bun:ffi";
-let started = false;
+let poll;
+let timer;
 self.onmessage = (event) => {
-  if (started) return;
-  started = true;
-  const { library, epfd, size, max } = event.data;
-  const { symbols } = dlopen(library, {
-    epoll_wait: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
-  });
-  const events = new Uint8Array(new ArrayBuffer(size * max));
-  for (;;) {
-    const n = symbols.epoll_wait(epfd, events, max, -1);
-    if (n > 0) postMessage(events.slice(0, n * size));
+  const m = event.data;
+  clearTimeout(timer);
+  if (m.library !== undefined) {
+    poll = dlopen(m.library, {
+      poll: { args: ["ptr", "u64", "i32"], returns: "i32" },
+    }).symbols.poll;
+  } else {
+    const result = poll(m.fds, m.count, -1);
+    postMessage({ result, bytes: m.fds });
   }
+  timer = setTimeout(() => {
+    postMessage("closing");
+    self.close();
+  }, ${HELPER_GRACE_MS});
 };
 `;
 
 /**
- * A Worker blocked in `epoll_wait` reports events with `postMessage`. It is
- * ref'd while something waits and unref'd otherwise, so an idle process
- * exits on its own; it never needs waking, since arming and disarming are
- * `epoll_ctl` calls from the main thread.
+ * A helper Worker makes the blocking calls, one per message, and answers
+ * with `postMessage`. It is ref'd while a call is outstanding and unref'd
+ * otherwise, so an idle process exits on its own. It ends itself when idle
+ * (Bun would otherwise keep it, and its two descriptors, after the Worker
+ * that made it has ended); a call that crossed its "closing" goes to a new
+ * one.
  */
-function bunEpollPump(
-  lib: Libc,
-  library: string,
-  epfd: number,
-  deliver: EpollDelivery,
-): EpollPump {
-  const size = lib.platform.epollEvent!.size;
+function bunBlockingCalls(library: string): BlockingCalls {
   const g = globalThis as unknown as {
     Worker: new (url: string) => BunWorker;
     URL: { createObjectURL(blob: Blob): string };
@@ -167,12 +184,52 @@ function bunEpollPump(
   const url = g.URL.createObjectURL(
     new Blob([WORKER_SOURCE], { type: "application/javascript" }),
   );
-  const worker = new g.Worker(url);
-  worker.onmessage = (event) => deliver(event.data, event.data.length / size);
-  worker.postMessage({ library, epfd, size, max: 64 });
-  worker.unref();
+  let worker: BunWorker | undefined;
+  let pending:
+    | { message: object; settle: (result: BlockingResult) => void }
+    | undefined;
+  function send(): void {
+    if (worker === undefined) {
+      const w = new g.Worker(url);
+      w.onmessage = (event) => {
+        const data = event.data;
+        if (data === "closing") {
+          if (worker !== w) return;
+          worker = undefined;
+          w.unref();
+          // The call posted after it decided to close was dropped.
+          if (pending !== undefined) send();
+          return;
+        }
+        const done = pending;
+        pending = undefined;
+        w.unref();
+        done?.settle(data);
+      };
+      w.postMessage({ library });
+      worker = w;
+    }
+    worker.ref();
+    worker.postMessage(pending!.message);
+  }
   return {
-    resume: () => worker.ref(),
-    pause: () => worker.unref(),
+    poll(fds, count): Promise<number> {
+      if (pending !== undefined) {
+        throw new Error("fdpass: internal error: two blocking calls at once");
+      }
+      // Posting copies the set: the caller's buffer stays untouched until
+      // the answer is copied back.
+      const message = { fds: fds.slice(), count };
+      return new Promise<number>((resolve) => {
+        pending = {
+          message,
+          settle: ({ result, bytes }) => {
+            fds.set(bytes);
+            resolve(result);
+          },
+        };
+        send();
+      });
+    },
   };
 }

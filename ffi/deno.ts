@@ -8,7 +8,7 @@
 import type { PlatformLayout } from "../platform/types.ts";
 import { FfiUnavailableError } from "./errors.ts";
 import { libcNames, libcSymbols, type NeutralType } from "./symbols.ts";
-import type { EpollDelivery, EpollPump, Libc } from "./types.ts";
+import type { BlockingCalls, Libc } from "./types.ts";
 import { bindLibc, type Native } from "./_bind.ts";
 import {
   isFixedArrayBuffer,
@@ -25,12 +25,18 @@ interface DenoFfi {
     symbols: Record<string, unknown>,
   ): { symbols: Record<string, Native> };
   permissions: {
-    querySync(descriptor: { name: "ffi"; path?: string }): { state: string };
+    querySync(
+      descriptor: { name: "ffi"; path?: string } | {
+        name: "env";
+        variable: string;
+      },
+    ): { state: string };
   };
   UnsafePointer: {
     of(view: ArrayBufferView): Pointer;
     value(pointer: Pointer): number | bigint;
   };
+  env: { get(name: string): string | undefined };
   UnsafePointerView: new (
     pointer: object,
   ) => { getInt32(offset: number): number };
@@ -188,53 +194,34 @@ export function openDenoLibc(platform: PlatformLayout): Libc {
       recentBase0 = base;
       return base + viewOffset(view);
     },
-    (lib, epfd, wakeFd, deliver) =>
-      denoEpollPump(lib, symbols, epfd, wakeFd, deliver),
+    () => denoBlockingCalls(symbols),
+    (name) => denoEnvironment(deno, name),
   );
 }
 
-const MAX_EVENTS = 64;
+/**
+ * Reads `name` only where that needs no prompt: without `--allow-env` (for
+ * it) the answer is `undefined`, as if it were unset.
+ */
+function denoEnvironment(deno: DenoFfi, name: string): string | undefined {
+  try {
+    const status = deno.permissions.querySync({
+      name: "env",
+      variable: name,
+    });
+    if (status?.state !== "granted") return undefined;
+    return deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
- * Keeps one nonblocking `epoll_wait` outstanding while resumed. Its promise
- * is a ref'd op, so the process stays alive exactly while something waits.
- * errno of that call lives on the pool thread: a -1 is simply waited again.
+ * The blocking calls as `nonblocking` FFI symbols on Deno's blocking pool.
+ * Each pending call is a ref'd op, so the process stays alive exactly while
+ * one is outstanding. Its errno lives on the pool thread and is lost.
  */
-function denoEpollPump(
-  lib: Libc,
-  symbols: Record<string, Native>,
-  epfd: number,
-  wakeFd: number,
-  deliver: EpollDelivery,
-): EpollPump {
-  const size = lib.platform.epollEvent!.size;
-  // Held by the closure for the pump's lifetime: the pool thread writes here.
-  const events = new Uint8Array(new ArrayBuffer(size * MAX_EVENTS));
-  const one = new Uint8Array(new BigUint64Array([1n]).buffer);
-  const waitAsync = symbols["epollWaitAsync"]!;
-  let active = false;
-  let running = false;
-  async function loop(): Promise<void> {
-    running = true;
-    try {
-      while (active) {
-        const n: number = await waitAsync(epfd, events, MAX_EVENTS, -1);
-        if (n > 0) deliver(events, n);
-      }
-    } finally {
-      running = false;
-    }
-  }
-  return {
-    resume(): void {
-      active = true;
-      if (!running) void loop();
-    },
-    pause(): void {
-      if (!active) return;
-      active = false;
-      // End the outstanding wait so the process may exit.
-      if (running) lib.write(wakeFd, one, 8);
-    },
-  };
+function denoBlockingCalls(symbols: Record<string, Native>): BlockingCalls {
+  const pollAsync = symbols["pollAsync"]!;
+  return { poll: (fds, count) => pollAsync(fds, count, -1) };
 }

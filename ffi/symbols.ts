@@ -54,14 +54,6 @@ const LINUX_ONLY: SymbolTable = {
     result: "i32",
     name: "epoll_wait",
   },
-  // The same, on Deno's blocking pool: one call stays outstanding while
-  // anything waits for readiness.
-  epollWaitAsync: {
-    parameters: ["i32", "buffer", "i32", "i32"],
-    result: "i32",
-    name: "epoll_wait",
-    nonblocking: true,
-  },
   // int eventfd(unsigned int initval, int flags)
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   // int dup3(int oldfd, int newfd, int flags)
@@ -132,6 +124,10 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
     // which Linux and FreeBSD pass in a register like a fixed one. Apple arm64
     // passes variadics on the stack, so fdpass never calls it there.
     fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+    // int ioctl(int fd, unsigned long request, ...): bound with no variadic
+    // argument, for requests that take none (FIOCLEX), so that it is called
+    // correctly on Apple arm64 too, where variadics go on the stack.
+    ioctl: { parameters: ["i32", "usize"], result: "i32" },
     // ssize_t read(int fd, void *buf, size_t count)
     read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
     // ssize_t write(int fd, const void *buf, size_t count)
@@ -164,6 +160,14 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
     poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
     // int dup2(int oldfd, int newfd)
     dup2: { parameters: ["i32", "i32"], result: "i32" },
+    // The same, on Deno's blocking pool: the reactor keeps one call
+    // outstanding while anything waits for readiness.
+    pollAsync: {
+      parameters: ["buffer", "usize", "i32"],
+      result: "i32",
+      name: "poll",
+      nonblocking: true,
+    },
     // int unlink(const char *path)
     unlink: { parameters: ["buffer"], result: "i32" },
     // int chmod(const char *path, mode_t mode): mode_t is 32-bit on Linux and

@@ -13,18 +13,20 @@ import type { PlatformLayout } from "../platform/types.ts";
 export type RuntimeName = "bun" | "deno";
 
 /**
- * Delivers epoll events for one epoll set to the main thread: in Deno through
- * one outstanding nonblocking `epoll_wait`, in Bun through a Worker blocked in
- * `epoll_wait`. While resumed it keeps the process alive; paused, it lets the
- * process exit.
+ * Runs one blocking `poll(2)` at a time off the JS thread: in Deno on its
+ * blocking pool (a `nonblocking` FFI call), in Bun in a helper Worker. While
+ * a call is outstanding it keeps the process alive; otherwise it lets the
+ * process exit. Both reactor backends wait through it (epoll's through its
+ * epoll fd).
  */
-export interface EpollPump {
-  resume(): void;
-  pause(): void;
+export interface BlockingCalls {
+  /**
+   * `poll(fds, count, -1)`; each `revents` is in `fds` when it resolves with
+   * the raw C result (negative on any error: errno is not available). `fds`
+   * must not be touched until then: the other thread reads and writes it.
+   */
+  poll(fds: Uint8Array, count: number): Promise<number>;
 }
-
-/** Receives `count` raw `struct epoll_event`s; the bytes are valid during the call only. */
-export type EpollDelivery = (events: Uint8Array, count: number) => void;
 
 /** libc as fdpass uses it. Buffers are passed by address for the call only. */
 export interface Libc {
@@ -69,6 +71,8 @@ export interface Libc {
   getpeername(fd: number, address: Uint8Array, length: Uint32Array): number;
   /** fcntl with one int argument (F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC). */
   fcntl(fd: number, command: number, argument: number): number;
+  /** ioctl with a request that takes no argument (FIOCLEX). */
+  ioctl(fd: number, request: number): number;
   read(fd: number, buffer: Uint8Array, length: number): number;
   write(fd: number, buffer: Uint8Array, length: number): number;
   /** `recv(2)`: flags such as `MSG_DONTWAIT` make one call nonblocking. */
@@ -133,8 +137,10 @@ export interface Libc {
    */
   fstatat(path: Uint8Array, stat: Uint8Array): number;
   /**
-   * Starts delivering events of `epfd` (paused); `wakeFd` is an eventfd in
-   * the set that `pause()` may write to end an outstanding wait.
+   * The environment variable `name`, or `undefined` when it is unset or
+   * cannot be read without asking (Deno without `--allow-env` for it).
    */
-  epollPump(epfd: number, wakeFd: number, deliver: EpollDelivery): EpollPump;
+  environment(name: string): string | undefined;
+  /** The blocking readiness calls, set up on first use. */
+  blocking(): BlockingCalls;
 }

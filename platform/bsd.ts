@@ -9,6 +9,7 @@
 
 import { DARWIN_ERRNO, FREEBSD_ERRNO } from "./errno.ts";
 import { FILE_CONSTANTS } from "./stat.ts";
+import { POLLFD } from "./poll.ts";
 import type {
   Architecture,
   MsghdrLayout,
@@ -85,6 +86,8 @@ const SHARED = {
   F_SEAL_GROW: 0,
   F_SEAL_WRITE: 0,
   F_SEAL_FUTURE_WRITE: 0,
+  // _IO('f', 1) = IOC_VOID (0x20000000) | 'f' << 8 | 1 on xnu and FreeBSD.
+  FIOCLEX: 0x20006601,
 } as const;
 
 const DARWIN_CONSTANTS: SocketConstants = {
@@ -175,6 +178,7 @@ function bsd(os: OperatingSystem, arch: Architecture): PlatformLayout {
     sockaddrUn: SOCKADDR_UN,
     epollEvent: null,
     fileStat: null,
+    pollfd: POLLFD,
     // LOCAL_PEERCRED at SOL_LOCAL: struct xucred { u_int cr_version; uid_t
     // cr_uid; short cr_ngroups; gid_t cr_groups[16]; } (cr_groups[0] is the
     // effective gid). FreeBSD 13+ adds `union { void *; pid_t cr_pid; }`,

@@ -15,6 +15,7 @@ import type {
   SocketConstants,
   StatLayout,
 } from "./types.ts";
+import { POLLFD } from "./poll.ts";
 
 const CONSTANTS: SocketConstants = {
   AF_UNIX: 1,
@@ -67,6 +68,7 @@ const CONSTANTS: SocketConstants = {
   F_SEAL_GROW: 4,
   F_SEAL_WRITE: 8,
   F_SEAL_FUTURE_WRITE: 16,
+  FIOCLEX: 0x5451,
 };
 
 const EPOLL = {
@@ -176,6 +178,7 @@ function linux(arch: Architecture): PlatformLayout {
       AT_FDCWD: -100,
       AT_SYMLINK_NOFOLLOW: 0x100,
     },
+    pollfd: POLLFD,
     // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
     peerCredentials: {
       level: 1,

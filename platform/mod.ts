@@ -27,6 +27,7 @@ export * from "./cmsg.ts";
 export * from "./msghdr.ts";
 export * from "./sockaddr.ts";
 export * from "./inet.ts";
+export * from "./poll.ts";
 export * from "./errno.ts";
 export * from "./stat.ts";
 export * from "./linux.ts";

@@ -106,6 +106,31 @@ export interface EpollEventLayout {
   readonly EFD_NONBLOCK: number;
 }
 
+/**
+ * Layout of `struct pollfd { int fd; short events; short revents; }` and the
+ * poll bits: the same bytes and numbers on Linux, macOS and FreeBSD.
+ */
+export interface PollfdLayout {
+  /** `sizeof(struct pollfd)`: 8. */
+  readonly size: number;
+  /** Offset of `fd` (an `int`). */
+  readonly fd: number;
+  /** Offset of `events` (a `short`). */
+  readonly events: number;
+  /** Offset of `revents` (a `short`). */
+  readonly revents: number;
+  /** `POLLIN`: readable (or end of stream). */
+  readonly POLLIN: number;
+  /** `POLLOUT`: writable. */
+  readonly POLLOUT: number;
+  /** `POLLERR`: an error is pending (always reported). */
+  readonly POLLERR: number;
+  /** `POLLHUP`: hung up (always reported). */
+  readonly POLLHUP: number;
+  /** `POLLNVAL`: the fd is not open (always reported). */
+  readonly POLLNVAL: number;
+}
+
 /** Socket, message and option constants. `0` means the platform has none. */
 export interface SocketConstants {
   /** `AF_UNIX` (0 where the platform has none). */
@@ -237,6 +262,14 @@ export interface SocketConstants {
   readonly F_SEAL_WRITE: number;
   /** `F_SEAL_FUTURE_WRITE` (Linux 5.1+; 0 where fdpass offers no memfd). */
   readonly F_SEAL_FUTURE_WRITE: number;
+  /**
+   * `FIOCLEX`: `ioctl(fd, FIOCLEX)` sets close-on-exec with no variadic
+   * argument, unlike `fcntl(fd, F_SETFD, FD_CLOEXEC)`, whose third argument
+   * Apple arm64 passes on the stack. macOS needs it after `accept`,
+   * `socket`, `socketpair` and `recvmsg`, which cannot set it atomically
+   * there.
+   */
+  readonly FIOCLEX: number;
 }
 
 /** Where one integer field of a struct lies: byte offset and width. */
@@ -347,6 +380,8 @@ export interface PlatformLayout {
   readonly epollEvent: EpollEventLayout | null;
   /** `fstatat` through `syscall(2)` (Linux); `null` elsewhere. */
   readonly fileStat: FileStatLayout | null;
+  /** `struct pollfd` and the poll bits. */
+  readonly pollfd: PollfdLayout;
   /** `getsockopt` of the peer's credentials. */
   readonly peerCredentials: PeerCredentialsLayout;
   /** `struct stat`. */

@@ -20,4 +20,18 @@ step "tests under Deno"
 $BIN/deno test --allow-all tests/
 step "tests under Bun"
 $BIN/bun test --timeout 60000
+# The async suite once more on the poll(2) backend, the one macOS and FreeBSD
+# run (Linux defaults to epoll). Children see FDPASS_REACTOR too: Bun reads it
+# always, Deno children get --allow-env=FDPASS_REACTOR (tests/_helpers.ts).
+ASYNC_TESTS=(
+  tests/async_test.ts tests/async_peers_test.ts tests/channel_test.ts
+  tests/cross_runtime_test.ts tests/faults_test.ts tests/listener_test.ts
+  tests/listener_adopt_test.ts tests/poll_reactor_test.ts
+  tests/process_exit_test.ts tests/python_peer_test.ts tests/security_test.ts
+  tests/unix_socket_test.ts tests/worker_test.ts
+)
+step "async tests under Deno, poll backend (FDPASS_REACTOR=poll)"
+FDPASS_REACTOR=poll $BIN/deno test --allow-all "${ASYNC_TESTS[@]}"
+step "async tests under Bun, poll backend (FDPASS_REACTOR=poll)"
+FDPASS_REACTOR=poll $BIN/bun test --timeout 60000 "${ASYNC_TESTS[@]}"
 step "the npm package in fresh Bun and Deno projects"; bash scripts/test-package.sh

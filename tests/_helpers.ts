@@ -25,6 +25,15 @@ export const BIN: { bun: string; deno: string } = {
   deno: process.env.FDPASS_DENO ?? join(ROOT, "node_modules/.bin/deno"),
 };
 
+/**
+ * What a Deno child needs besides `--allow-ffi` to see `FDPASS_REACTOR`
+ * when the suite runs with it (`npm test`'s poll runs): nothing otherwise.
+ */
+export const REACTOR_PERMISSIONS: readonly string[] =
+  process.env.FDPASS_REACTOR === undefined
+    ? []
+    : ["--allow-env=FDPASS_REACTOR"];
+
 /** True when the suite runs under qemu-user (set by scripts/test-arm64.sh). */
 export const EMULATED: boolean = process.env.FDPASS_EMULATED === "1";
 
@@ -57,8 +66,10 @@ let warmed = false;
 
 /**
  * Opens what each runtime opens lazily on first use (Bun's event loop
- * epoll/eventfd, child-process plumbing, fdpass's reactor: 2 fds kept for
- * the process' life) so that fd counts taken afterwards are stable.
+ * epoll/eventfd, child-process plumbing) so that fd counts taken afterwards
+ * are stable. fdpass's reactor holds descriptors only while something
+ * waits (Bun's helper Worker, with its own two, ends 250 ms after its last
+ * wait), so a count never sees more of them than before.
  */
 export async function warmUp(): Promise<void> {
   if (warmed) return;
@@ -163,7 +174,8 @@ export function runScript(
   if (runtime === "bun") {
     return run(BIN.bun, [path, ...args], options);
   }
-  const permissions = options.permissions ?? ["--allow-ffi"];
+  const permissions = options.permissions ??
+    ["--allow-ffi", ...REACTOR_PERMISSIONS];
   return run(
     BIN.deno,
     ["run", "--quiet", "--no-prompt", ...permissions, path, ...args],

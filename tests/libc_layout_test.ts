@@ -54,6 +54,7 @@ function probeSource(profile: PlatformLayout): string {
     "AT_FDCWD",
     "AT_SYMLINK_NOFOLLOW",
   ];
+  const poll = Object.keys(profile.pollfd).filter((k) => /^POLL/.test(k));
   return String.raw`#define _GNU_SOURCE 1
 #include <errno.h>
 #include <fcntl.h>
@@ -66,6 +67,7 @@ function probeSource(profile: PlatformLayout): string {
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <netinet/in.h>
@@ -184,6 +186,9 @@ int main(void) {
 #endif
   SIZE(struct timespec);
   OFF(struct timespec, tv_nsec);
+  OFF(struct pollfd, fd);
+  OFF(struct pollfd, events);
+  OFF(struct pollfd, revents);
 #if defined(__linux__)
   SIZE(struct ucred);
   OFF(struct ucred, pid);
@@ -219,7 +224,7 @@ int main(void) {
     struct cmsghdr *next = CMSG_NXTHDR(&m, first);
     printf("cmsgnext %u %td\n", n, next == NULL ? (ptrdiff_t)-1 : (unsigned char *)next - control.bytes);
   }
-${constantLines("const", [...constants, ...epoll])}
+${constantLines("const", [...constants, ...epoll, ...poll])}
 ${
     constantLines("inet", [
       "AF_INET",
@@ -451,7 +456,11 @@ test(
   `struct epoll_event and struct pollfd of ${name} equal libc's`,
   options,
   () => {
-    assert.equal(c("sizeof struct pollfd"), 8);
+    const f = profile().pollfd;
+    assert.equal(c("sizeof struct pollfd"), f.size);
+    assert.equal(c("offsetof struct pollfd.fd"), f.fd);
+    assert.equal(c("offsetof struct pollfd.events"), f.events);
+    assert.equal(c("offsetof struct pollfd.revents"), f.revents);
     const e = profile().epollEvent;
     if (profile().os !== "linux") {
       assert.equal(e, null);
@@ -502,6 +511,9 @@ test(
       for (const [key, value] of Object.entries(p.epollEvent)) {
         if (/^E[A-Z_]+$/.test(key)) expected.push([key, value]);
       }
+    }
+    for (const [key, value] of Object.entries(p.pollfd)) {
+      if (/^POLL/.test(key)) expected.push([key, value]);
     }
     const wrong: string[] = [];
     for (const [key, value] of expected) {

@@ -160,6 +160,22 @@ const EPOLL_CONSTANTS = {
   EFD_NONBLOCK: 0x800,
 };
 
+// struct pollfd { int fd; short events; short revents; } and the POLL* bits:
+// Linux include/uapi/asm-generic/poll.h, xnu bsd/sys/poll.h, FreeBSD
+// sys/sys/poll.h all define POLLIN 0x1, POLLOUT 0x4, POLLERR 0x8, POLLHUP
+// 0x10, POLLNVAL 0x20 (and poll(2) on each reports the last three unasked).
+const POLLFD = {
+  size: 8,
+  fd: 0,
+  events: 4,
+  revents: 6,
+  POLLIN: 0x1,
+  POLLOUT: 0x4,
+  POLLERR: 0x8,
+  POLLHUP: 0x10,
+  POLLNVAL: 0x20,
+};
+
 const EPOLL_EVENT: Record<string, object | null> = {
   "linux-x86_64": { size: 12, events: 0, data: 4, ...EPOLL_CONSTANTS },
   "linux-aarch64": { size: 16, events: 0, data: 8, ...EPOLL_CONSTANTS },
@@ -351,6 +367,7 @@ const CONSTANTS = {
     F_SEAL_GROW: 4,
     F_SEAL_WRITE: 8,
     F_SEAL_FUTURE_WRITE: 16,
+    FIOCLEX: 0x5451,
   },
   darwin: {
     AF_UNIX: 1,
@@ -396,6 +413,7 @@ const CONSTANTS = {
     PIPE_BUF: 512,
     ...FILE_CONSTANTS,
     ...NO_MEMFD,
+    FIOCLEX: 0x20006601,
   },
   freebsd: {
     AF_UNIX: 1,
@@ -441,6 +459,7 @@ const CONSTANTS = {
     PIPE_BUF: 512,
     ...FILE_CONSTANTS,
     ...NO_MEMFD,
+    FIOCLEX: 0x20006601,
   },
 } as const;
 
@@ -703,6 +722,12 @@ for (const layout of PLATFORMS) {
         layout.epollEvent === null ? null : { ...layout.epollEvent },
         expected,
       );
+    });
+
+    test("struct pollfd and POLLIN/POLLOUT/POLLERR/POLLHUP/POLLNVAL are the same bytes and bits everywhere", () => {
+      assert.deepEqual({ ...layout.pollfd }, POLLFD);
+      assert.equal(layout.pollfd.POLLIN, layout.constants.POLLIN);
+      assert.equal(layout.pollfd.POLLOUT, layout.constants.POLLOUT);
     });
 
     test("peer credentials use SO_PEERCRED/LOCAL_PEERCRED as in §2", () => {

@@ -11,7 +11,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { abstractName, BIN, noLeak, ROOT, RUNTIME } from "./_helpers.ts";
+import {
+  abstractName,
+  BIN,
+  noLeak,
+  REACTOR_PERMISSIONS,
+  ROOT,
+  RUNTIME,
+} from "./_helpers.ts";
 import {
   closeAll,
   EPOLLIN,
@@ -43,7 +50,16 @@ function start(runtime: "bun" | "deno", mode: string, name: string): Child {
     ? spawn(BIN.bun, [script, mode, at], { stdio: ["ignore", "pipe", "pipe"] })
     : spawn(
       BIN.deno,
-      ["run", "--quiet", "--no-prompt", "--allow-ffi", script, mode, at],
+      [
+        "run",
+        "--quiet",
+        "--no-prompt",
+        "--allow-ffi",
+        ...REACTOR_PERMISSIONS,
+        script,
+        mode,
+        at,
+      ],
       {
         stdio: ["ignore", "pipe", "pipe"],
         env: { ...process.env, NO_COLOR: "1" },

@@ -11,17 +11,88 @@
  * reactor rather than the few event-loop turns an operation spins first.
  * Reading another process' fdinfo needs only the test runner's permissions.
  *
+ * With `FDPASS_REACTOR=poll` there is no epoll set to read: the reactor's
+ * set is the `struct pollfd` array of a thread blocked in poll(2), found
+ * through `/proc/<pid>/task/<tid>/syscall` (the call and its arguments) and
+ * read from `/proc/<pid>/mem`. The helpers below then report that array as
+ * one pseudo set, {@linkcode POLL_SET}, whose entries look like fdpass's
+ * (generation 1: poll has no generations in the kernel).
+ *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import {
+  closeSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+} from "node:fs";
+import process from "node:process";
 import { OwnedFd } from "../../mod.ts";
 
 /** `EPOLLIN`: armed for reading. */
 export const EPOLLIN = 0x1;
 /** `EPOLLOUT`: armed for writing. */
 export const EPOLLOUT = 0x4;
+
+/** Whether this run's processes use the poll backend (`FDPASS_REACTOR=poll`). */
+export const POLL_BACKEND: boolean = process.env.FDPASS_REACTOR === "poll";
+
+/** The pseudo epoll fd that stands for every poll(2) set in a process. */
+export const POLL_SET = -1;
+
+// poll(2) and ppoll(2) by architecture (aarch64 has only ppoll).
+const POLL_CALLS: Record<string, number[]> = { x64: [7, 271], arm64: [73] };
+
+/** The entries of every `struct pollfd` array a thread of `pid` is blocked on. */
+export function pollEntries(pid: number | "self"): EpollEntry[] {
+  const calls = POLL_CALLS[process.arch] ?? [];
+  const entries: EpollEntry[] = [];
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return entries;
+  }
+  for (const tid of tasks) {
+    let words: string[];
+    try {
+      words = readFileSync(`/proc/${pid}/task/${tid}/syscall`, "utf8").split(
+        " ",
+      );
+    } catch {
+      continue;
+    }
+    if (!calls.includes(Number(words[0]))) continue;
+    const address = Number(BigInt(words[1]!));
+    const count = Number(BigInt(words[2]!));
+    if (count <= 0 || count > 65536) continue;
+    const bytes = new Uint8Array(count * 8);
+    let mem: number | undefined;
+    try {
+      mem = openSync(`/proc/${pid}/mem`, "r");
+      readSync(mem, bytes, 0, bytes.length, address);
+    } catch {
+      continue; // The call returned and the memory moved on.
+    } finally {
+      if (mem !== undefined) closeSync(mem);
+    }
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < count; i++) {
+      const fd = view.getInt32(i * 8, true);
+      if (fd < 0) continue;
+      entries.push({
+        fd,
+        events: view.getInt16(i * 8 + 4, true),
+        data: 1n << 32n | BigInt(fd),
+      });
+    }
+  }
+  return entries;
+}
 
 /** One fd watched by an epoll set. */
 export interface EpollEntry {
@@ -35,6 +106,7 @@ export interface EpollEntry {
 
 /** The entries of one epoll set (`epfd` in process `pid`); empty if it is gone. */
 export function epollEntries(pid: number | "self", epfd: number): EpollEntry[] {
+  if (epfd === POLL_SET) return pollEntries(pid);
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/fdinfo/${epfd}`, "utf8");
@@ -61,8 +133,9 @@ export function isReactorEntry(entry: EpollEntry): boolean {
     entry.data >> 32n >= 1n;
 }
 
-/** The epoll fds of process `pid`. */
+/** The epoll fds of process `pid` ({@linkcode POLL_SET} alone under poll). */
 export function epollFds(pid: number | "self"): number[] {
+  if (POLL_BACKEND) return [POLL_SET];
   const out: number[] = [];
   let names: string[];
   try {

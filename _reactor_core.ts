@@ -1,0 +1,262 @@
+/**
+ * Internal: what both reactor backends share. Waiters per fd and direction,
+ * cancellation, the wake pipe, and the lifecycle.
+ *
+ * The one blocking call, which runs off the JS thread (`BlockingCalls` in
+ * ffi/types.ts), is always a poll(2) whose set holds the read end of a wake
+ * pipe: one byte written to it ends the call (when the set changes, and
+ * when the last waiter leaves, so that an idle process can exit), and
+ * closing the write end ends it too (POLLHUP). A poll in progress holds its
+ * own reference to each file in its set, so the descriptors can be closed
+ * while it runs and their numbers reused at once; a result that comes back
+ * after that is dropped whole (epochs), and within an epoch a result counts
+ * only for the registration it was armed for.
+ *
+ * The descriptors live exactly as long as some fd is registered: opened by
+ * the first wait, closed when the last registered fd is forgotten (closed by
+ * its owner). No runtime tells a Worker that it is about to end, so a Worker
+ * (or a process) that has closed its sockets holds none of the reactor's
+ * descriptors either, while a socket that keeps talking keeps them: a
+ * ping-pong never reopens them.
+ *
+ * @module
+ */
+
+import { systemError } from "./_system.ts";
+import type { Libc } from "./ffi/types.ts";
+
+/** 0: wait until readable, 1: until writable. */
+export type Direction = 0 | 1;
+
+/** One pending wait. */
+export interface Waiter {
+  resolve(): void;
+  reject(error: unknown): void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/**
+ * One fd the reactor knows. A new object per registration: a result that
+ * names an older object (or an older generation) is stale and dropped, so a
+ * closed fd's number, reused by a new socket, never wakes the new one.
+ */
+export interface Registration {
+  readonly fd: number;
+  readonly generation: number;
+  /** epoll: in the kernel's set. */
+  added: boolean;
+  readonly waiters: [Waiter | undefined, Waiter | undefined];
+}
+
+/** The reactor's bookkeeping; a backend supplies the kernel side. */
+export abstract class ReactorCore {
+  protected readonly lib: Libc;
+  protected readonly registrations: Map<number, Registration> = new Map();
+  #waiting = 0;
+  #nextGeneration = 1;
+  #open = false;
+  #epoch = 0;
+  #running = false;
+  #inFlight = false;
+  #readFd = -1;
+  #writeFd = -1;
+  #woken = false;
+  #pipe = new Int32Array(2);
+  #byte = new Uint8Array(1);
+
+  constructor(lib: Libc) {
+    this.lib = lib;
+  }
+
+  /** Opens the backend's own descriptors, if any. */
+  protected abstract acquire(): void;
+  /** Closes them (possibly while a call is outstanding: see above). */
+  protected abstract release(): void;
+  /** Brings the kernel's view of `reg` in line with its waiters. */
+  protected abstract arm(reg: Registration): void;
+  /** `reg` leaves the reactor (its fd is about to be closed). */
+  protected abstract removed(reg: Registration): void;
+  /** One blocking call, with {@linkcode ReactorCore.wakeFd} in its set. */
+  protected abstract block(): Promise<number>;
+  /** Hands the result of {@linkcode ReactorCore.block} out to waiters. */
+  protected abstract deliver(result: number): void;
+
+  /** Whether a blocking call is outstanding. */
+  protected get inFlight(): boolean {
+    return this.#inFlight;
+  }
+
+  /** The read end of the wake pipe, for the blocking call's set. */
+  protected get wakeFd(): number {
+    return this.#readFd;
+  }
+
+  /** Ends an outstanding call soon; the next one sees the current set. */
+  protected interrupt(): void {
+    if (!this.#inFlight || this.#woken) return;
+    this.#woken = true;
+    // At most one byte is ever in the pipe, so the write cannot block.
+    this.#byte[0] = 1;
+    this.lib.write(this.#writeFd, this.#byte, 1);
+  }
+
+  /** Takes the wake byte once a result shows the pipe readable. */
+  protected woke(): void {
+    if (!this.#woken) return;
+    this.lib.read(this.#readFd, this.#byte, 1);
+    this.#woken = false;
+  }
+
+  wait(fd: number, direction: Direction, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      try {
+        this.#openIfClosed();
+      } catch (error) {
+        reject(error);
+        return;
+      }
+      let reg = this.registrations.get(fd);
+      if (reg === undefined) {
+        reg = {
+          fd,
+          generation: this.#nextGeneration++,
+          added: false,
+          waiters: [undefined, undefined],
+        };
+        this.registrations.set(fd, reg);
+      }
+      if (reg.waiters[direction] !== undefined) {
+        reject(
+          new Error("fdpass: internal error: two waiters on one direction"),
+        );
+        return;
+      }
+      const waiter: Waiter = { resolve, reject, signal, onAbort: undefined };
+      reg.waiters[direction] = waiter;
+      this.#waiting++;
+      const r = reg;
+      try {
+        this.arm(r);
+      } catch (error) {
+        r.waiters[direction] = undefined;
+        this.#settled(waiter);
+        reject(error);
+        return;
+      }
+      if (signal !== undefined) {
+        waiter.onAbort = () => {
+          if (r.waiters[direction] !== waiter) return;
+          r.waiters[direction] = undefined;
+          if (this.registrations.get(r.fd) === r) this.arm(r);
+          this.#settled(waiter);
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", waiter.onAbort, { once: true });
+      }
+      if (!this.#running) void this.#run();
+    });
+  }
+
+  forget(fd: number, error: unknown): void {
+    const reg = this.registrations.get(fd);
+    if (reg === undefined) return;
+    this.registrations.delete(fd);
+    this.removed(reg);
+    for (let d = 0; d < 2; d++) {
+      const waiter = reg.waiters[d];
+      if (waiter === undefined) continue;
+      reg.waiters[d] = undefined;
+      this.#settled(waiter);
+      waiter.reject(error);
+    }
+    if (this.registrations.size === 0) this.#close();
+  }
+
+  /** Resolves the waiters of `reg` that are ready, if `reg` is still current. */
+  protected ready(
+    reg: Registration,
+    readable: boolean,
+    writable: boolean,
+  ): void {
+    if (this.registrations.get(reg.fd) !== reg) return;
+    const read = readable ? reg.waiters[0] : undefined;
+    const write = writable ? reg.waiters[1] : undefined;
+    if (read !== undefined) reg.waiters[0] = undefined;
+    if (write !== undefined) reg.waiters[1] = undefined;
+    // epoll's oneshot disarmed the fd even if no waiter was ready.
+    if (reg.waiters[0] !== undefined || reg.waiters[1] !== undefined) {
+      this.arm(reg);
+    }
+    if (read !== undefined) {
+      this.#settled(read);
+      read.resolve();
+    }
+    if (write !== undefined) {
+      this.#settled(write);
+      write.resolve();
+    }
+  }
+
+  #settled(waiter: Waiter): void {
+    if (waiter.onAbort !== undefined) {
+      waiter.signal!.removeEventListener("abort", waiter.onAbort);
+    }
+    this.#waiting--;
+    // An outstanding call keeps the process alive: end it.
+    if (this.#waiting === 0) this.interrupt();
+  }
+
+  #openIfClosed(): void {
+    if (this.#open) return;
+    const lib = this.lib;
+    const r = lib.pipe(this.#pipe, lib.platform.constants.O_CLOEXEC);
+    if (r < 0) throw systemError(-r, "pipe", "Cannot wait");
+    this.#readFd = this.#pipe[0]!;
+    this.#writeFd = this.#pipe[1]!;
+    try {
+      this.acquire();
+    } catch (error) {
+      lib.close(this.#writeFd);
+      lib.close(this.#readFd);
+      throw error;
+    }
+    this.#woken = false;
+    this.#open = true;
+    this.#epoch++;
+  }
+
+  /** Closes every descriptor, the write end first: it ends a call in flight. */
+  #close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#epoch++;
+    this.lib.close(this.#writeFd);
+    this.lib.close(this.#readFd);
+    this.#writeFd = this.#readFd = -1;
+    this.release();
+  }
+
+  async #run(): Promise<void> {
+    this.#running = true;
+    while (this.#waiting > 0) {
+      const epoch = this.#epoch;
+      this.#inFlight = true;
+      let result: number;
+      try {
+        result = await this.block();
+      } catch {
+        result = -1; // as a failed call: waited again
+      } finally {
+        this.#inFlight = false;
+      }
+      // A call that outlived its descriptors reports on closed numbers.
+      if (epoch === this.#epoch) this.deliver(result);
+    }
+    this.#running = false;
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * Which backend waits, seen from outside: a child (Bun, and Deno with
+ * `--allow-ffi` plus, where said, `--allow-env=FDPASS_REACTOR`) leaves a
+ * receive pending; the test then reads the child's kernel state. With
+ * `FDPASS_REACTOR=poll` the socket is in the `struct pollfd` array of a
+ * thread blocked in poll(2) and no epoll set of the child watches it (the
+ * runtimes keep epoll sets of their own: /proc/<pid>/fdinfo lists each
+ * watched fd as `tfd:`); by default on Linux it is the other way round, so
+ * the check can fail. The poll child's CPU time while it waits is read from
+ * /proc/<pid>/task/<tid>/schedstat. The rest of what the epoll reactor
+ * promises is the whole async suite, which `npm test` runs once more with
+ * `FDPASS_REACTOR=poll` (scripts/test.sh).
+ */
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import process from "node:process";
+import { abstractName, BIN, noLeak, ROOT, RUNTIME } from "./_helpers.ts";
+import {
+  closeAll,
+  epollEntries,
+  EPOLLIN,
+  pollEntries,
+  waitFor,
+  within,
+} from "./peers/async_support.ts";
+import { listen } from "../mod.ts";
+
+const LONG = { timeout: 180_000 };
+
+interface Child {
+  readonly pid: number;
+  readonly lines: string[];
+  stderr: string;
+  code: number | null | undefined;
+  readonly exited: Promise<number | null>;
+  kill(): void;
+}
+
+function start(
+  runtime: "bun" | "deno",
+  name: string,
+  reactor: string | undefined,
+  allowEnv: boolean,
+): Child {
+  const script = `${ROOT}/tests/peers/async_exit.ts`;
+  const at = `@${name.slice(1)}`;
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    NO_COLOR: "1",
+  };
+  delete env.FDPASS_REACTOR;
+  if (reactor !== undefined) env.FDPASS_REACTOR = reactor;
+  const args = runtime === "bun" ? [script, "receive", at] : [
+    "run",
+    "--quiet",
+    "--no-prompt",
+    "--allow-ffi",
+    ...(allowEnv ? ["--allow-env=FDPASS_REACTOR"] : []),
+    script,
+    "receive",
+    at,
+  ];
+  const child = spawn(BIN[runtime], args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    env,
+  });
+  let partial = "";
+  const state: Child = {
+    pid: child.pid!,
+    lines: [],
+    stderr: "",
+    code: undefined,
+    exited: new Promise((resolve) => {
+      child.on("close", (code) => {
+        state.code = code;
+        resolve(code);
+      });
+    }),
+    kill: () => child.kill("SIGKILL"),
+  };
+  child.stdout!.setEncoding("utf8").on("data", (s: string) => {
+    const parts = (partial + s).split("\n");
+    partial = parts.pop()!;
+    state.lines.push(...parts);
+  });
+  child.stderr!.setEncoding("utf8").on("data", (s: string) => {
+    state.stderr += s;
+  });
+  return state;
+}
+
+/** Every fd that an epoll set of `pid` watches. */
+function epollWatched(pid: number): Set<number> {
+  const out = new Set<number>();
+  for (const name of readdirSync(`/proc/${pid}/fd`)) {
+    for (const entry of epollEntries(pid, Number(name))) out.add(entry.fd);
+  }
+  return out;
+}
+
+/** CPU time of every thread of `pid` so far, in ns. */
+function cpuNanoseconds(pid: number): number {
+  let total = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8");
+      total += Number(text.split(" ")[0]);
+    } catch {
+      // The thread ended while we looked.
+    }
+  }
+  return total;
+}
+
+type Where = "poll" | "epoll";
+
+/** Where the child's pending fd waits: in a poll array or an epoll set. */
+function whereWaiting(pid: number, fd: number): Where | undefined {
+  const polled = pollEntries(pid).some((e) =>
+    e.fd === fd && (e.events & EPOLLIN) !== 0
+  );
+  const epolled = epollWatched(pid).has(fd);
+  if (polled && epolled) {
+    throw new assert.AssertionError({
+      message: `fd ${fd} is both in a poll array and in an epoll set`,
+    });
+  }
+  return polled ? "poll" : epolled ? "epoll" : undefined;
+}
+
+const CASES: {
+  runtime: "bun" | "deno";
+  reactor: string | undefined;
+  allowEnv: boolean;
+  expected: Where;
+  what: string;
+}[] = [
+  {
+    runtime: "bun",
+    reactor: "poll",
+    allowEnv: false,
+    expected: "poll",
+    what: "with FDPASS_REACTOR=poll",
+  },
+  {
+    runtime: "deno",
+    reactor: "poll",
+    allowEnv: true,
+    expected: "poll",
+    what: "with FDPASS_REACTOR=poll and --allow-env=FDPASS_REACTOR",
+  },
+  {
+    runtime: "bun",
+    reactor: undefined,
+    allowEnv: false,
+    expected: "epoll",
+    what: "by default",
+  },
+  {
+    runtime: "deno",
+    reactor: "poll",
+    allowEnv: false,
+    expected: "epoll",
+    what:
+      "with FDPASS_REACTOR=poll but without --allow-env (the default applies, no prompt)",
+  },
+];
+
+for (const c of CASES) {
+  test(
+    `a ${c.runtime} child ${c.what} waits in ${
+      c.expected === "poll"
+        ? "poll(2), with no epoll set watching its socket, and idles"
+        : "an epoll set, not in poll(2)"
+    } (from ${RUNTIME})`,
+    LONG,
+    async () => {
+      await noLeak(async () => {
+        const name = abstractName("poll-backend");
+        const listener = listen(name);
+        const child = start(c.runtime, name, c.reactor, c.allowEnv);
+        const open: { close(): void }[] = [listener];
+        try {
+          const server = await within(listener.accept(), "accept", 60_000);
+          open.push(server);
+          const fd = await waitFor(`"pending" (${child.stderr})`, () => {
+            if (child.code !== undefined) {
+              throw new Error(`child exited (${child.code}): ${child.stderr}`);
+            }
+            const line = child.lines.find((l) => l.startsWith("pending "));
+            return line === undefined ? undefined : Number(line.slice(8));
+          }, 60_000);
+          const where = await waitFor(
+            `fd ${fd} waiting in the child`,
+            () => whereWaiting(child.pid, fd),
+            60_000,
+          );
+          assert.equal(where, c.expected);
+          if (c.expected === "poll") {
+            // Idle CPU: the whole process while the receive waits, once the
+            // runtime's start-up work (compilation, GC) has settled.
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+            const seconds = 3;
+            const before = cpuNanoseconds(child.pid);
+            await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+            const used = cpuNanoseconds(child.pid) - before;
+            const percent = used / (seconds * 1e9) * 100;
+            assert.ok(
+              percent <= 0.2,
+              `the waiting child used ${percent.toFixed(3)} % CPU`,
+            );
+            assert.equal(whereWaiting(child.pid, fd), "poll");
+          }
+          await server.send(new TextEncoder().encode("go"));
+          const code = await within(child.exited, "the child's exit", 60_000);
+          assert.equal(code, 0, child.stderr);
+          assert.ok(child.lines.includes("received go"), child.lines.join("|"));
+        } finally {
+          child.kill();
+          await child.exited;
+          closeAll(...open);
+        }
+      });
+    },
+  );
+}
