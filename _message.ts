@@ -303,8 +303,10 @@ export class Message {
   }
 
   #writeAddress(word: number, address: number): void {
-    this.u32[word] = address % TWO_32;
-    this.u32[word + 1] = Math.floor(address / TWO_32);
+    // Not `address % TWO_32`: on a double V8 calls fmod (~12 ns a call).
+    const high = Math.floor(address / TWO_32);
+    this.u32[word] = address - high * TWO_32;
+    this.u32[word + 1] = high;
   }
 }
 

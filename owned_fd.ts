@@ -50,7 +50,7 @@ const SEALS: readonly Seal[] = [
   "future-write",
 ];
 
-// How a descriptor waits, found once by `fstat`.
+// How a descriptor waits, found once: a socket by its first recv/send, else by `fstat`.
 /**
  * What a wait pending on a descriptor closed under it rejects with. One
  * instance, built on first use: almost every close has no wait to reject,
@@ -95,10 +95,16 @@ function ready(lib: Libc, fd: number, events: number): boolean {
   return r > 0;
 }
 
+/** What {@linkcode transfer} returns for `UNKNOWN` when the descriptor is no socket. */
+const NOT_SOCKET = -2;
+
 /**
  * One read or write that never blocks on a not-ready descriptor of `kind`,
  * EINTR retried: the bytes moved, or -1 when it is not ready (`EAGAIN`,
- * also where the sender made the description O_NONBLOCK).
+ * also where the sender made the description O_NONBLOCK). For `UNKNOWN` it
+ * makes the socket call (`recv`/`send` with `MSG_DONTWAIT`), which a
+ * non-socket refuses with `ENOTSOCK` before touching anything: then it
+ * returns {@linkcode NOT_SOCKET}.
  */
 function transfer(
   lib: Libc,
@@ -109,8 +115,9 @@ function transfer(
   length: number,
 ): number {
   const c = lib.platform.constants;
-  const { EINTR, EAGAIN } = lib.platform.errno;
-  const socket = kind === SOCKET;
+  const { EINTR, EAGAIN, ENOTSOCK } = lib.platform.errno;
+  // UNKNOWN: the socket call doubles as the type check (ENOTSOCK).
+  const socket = kind === SOCKET || kind === UNKNOWN;
   for (;;) {
     const r = direction === READ
       ? socket
@@ -127,6 +134,7 @@ function transfer(
       noteTry(false);
       return -1;
     }
+    if (-r === ENOTSOCK && kind === UNKNOWN) return NOT_SOCKET;
     if (-r !== EINTR) {
       throw direction === READ
         ? systemError(-r, socket ? "recv" : "read", "Cannot read")
@@ -339,9 +347,9 @@ export class OwnedFd implements Disposable {
    * event loop; resolves with the count, 0 at end of file (or for an empty
    * buffer). Reads on one descriptor run in call order.
    *
-   * How it waits depends on what the descriptor is (found once, by
-   * `fstat`), and never changes `O_NONBLOCK`, which the sender of a
-   * received descriptor shares:
+   * How it waits depends on what the descriptor is (found once: a socket
+   * by its first `recv`/`send`, anything else then by `fstat`), and never
+   * changes `O_NONBLOCK`, which the sender of a received descriptor shares:
    * - sockets of any family: `recv` with `MSG_DONTWAIT`;
    * - pipes, FIFOs, ttys, eventfds and other character devices: the
    *   process's reactor reports readiness, `poll` with a zero timeout
@@ -407,9 +415,22 @@ export class OwnedFd implements Disposable {
   async write(data: Uint8Array, options?: IoOptions): Promise<number> {
     const total = checkedLength(data, "Cannot write");
     const signal = signalOf(options, "Cannot write");
-    this.#checkOpen("write");
+    const fd = this.#checkOpen("write");
+    let written = 0;
+    if (
+      total > 0 && (this.#writes === undefined || this.#writes.idle) &&
+      signal?.aborted !== true
+    ) {
+      // Nothing queued before it: try at once, without a queue or a turn.
+      const r = this.#tryWrite(fd, data, 0, total);
+      if (r >= total) return r;
+      if (r > 0) written = r;
+    }
     const queue = this.#writes ??= new OperationQueue();
-    return await queue.run(signal, () => this.#write(data, total, signal));
+    return await queue.run(
+      signal,
+      () => this.#write(data, total, signal, written),
+    );
   }
 
   /**
@@ -846,6 +867,24 @@ export class OwnedFd implements Disposable {
     };
   }
 
+  /**
+   * The first read or write of a descriptor of unknown kind: most that are
+   * passed around are sockets, so the socket call goes first and its answer
+   * gives the kind, saving the `fstat` (one syscall and a stat buffer per
+   * received connection). `NOT_SOCKET` when the caller must find the kind.
+   */
+  #probe(
+    lib: Libc,
+    direction: Direction,
+    fd: number,
+    view: Uint8Array,
+    length: number,
+  ): number {
+    const r = transfer(lib, UNKNOWN, direction, fd, view, length);
+    if (r !== NOT_SOCKET) this.#kind = SOCKET;
+    return r;
+  }
+
   /** How this descriptor waits, found on first use. */
   #kindOf(fd: number, lib: Libc): number {
     if (this.#kind !== UNKNOWN) return this.#kind;
@@ -887,9 +926,13 @@ export class OwnedFd implements Disposable {
   /** One read that cannot block: the bytes read, or -1 when nothing is there yet. */
   #tryRead(fd: number, buffer: Uint8Array): number {
     const lib = libc();
-    const kind = this.#kindOf(fd, lib);
     // The buffer may have been detached or shrunk while we waited.
     const length = Math.min(checkedLength(buffer, "Cannot read"), MAX_IO);
+    if (length > 0 && this.#kind === UNKNOWN) {
+      const r = this.#probe(lib, READ, fd, buffer, length);
+      if (r !== NOT_SOCKET) return r;
+    }
+    const kind = this.#kindOf(fd, lib);
     if (length === 0) return 0;
     const c = lib.platform.constants;
     // Readiness is rechecked right before the call: an epoll event may be
@@ -904,9 +947,9 @@ export class OwnedFd implements Disposable {
   async #write(
     data: Uint8Array,
     total: number,
-    signal?: AbortSignal,
+    signal: AbortSignal | undefined,
+    written: number,
   ): Promise<number> {
-    let written = 0;
     let attempt = 0;
     while (written < total) {
       signal?.throwIfAborted();
@@ -931,12 +974,16 @@ export class OwnedFd implements Disposable {
     total: number,
   ): number {
     const lib = libc();
-    const kind = this.#kindOf(fd, lib);
     if (checkedLength(data, "Cannot write") < total) {
       throw new TypeError("Cannot write: the buffer shrank while written");
     }
-    const c = lib.platform.constants;
     let length = Math.min(total - from, MAX_IO);
+    if (this.#kind === UNKNOWN) {
+      const r = this.#probe(lib, WRITE, fd, rest(data, from, total), length);
+      if (r !== NOT_SOCKET) return r;
+    }
+    const kind = this.#kindOf(fd, lib);
+    const c = lib.platform.constants;
     if (kind === POLLABLE) {
       if (!ready(lib, fd, c.POLLOUT)) {
         noteTry(false);
