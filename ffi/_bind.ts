@@ -137,158 +137,158 @@ export function bindLibc(
     platform,
     address,
     socket: (d, t, p) => {
-      check.socket!(d, t, p);
+      check["socket"]!(d, t, p);
       const r = socket!(d, t, p);
       return r < 0 ? -readErrno() : r;
     },
     socketpair: (d, t, p, fds) => {
-      check.socketpair!(d, t, p, fds);
+      check["socketpair"]!(d, t, p, fds);
       const r = socketpair!(d, t, p, fds);
       return r < 0 ? -readErrno() : r;
     },
     bind: (fd, a, l) => {
-      check.bind!(fd, a, l);
+      check["bind"]!(fd, a, l);
       const r = bind!(fd, a, l);
       return r < 0 ? -readErrno() : r;
     },
     listen: (fd, b) => {
-      check.listen!(fd, b);
+      check["listen"]!(fd, b);
       const r = listen!(fd, b);
       return r < 0 ? -readErrno() : r;
     },
     accept: (fd, flags) => {
       // macOS has no accept4; its sockets get no atomic close-on-exec.
-      check.accept!(fd, null, null, darwin ? undefined : flags);
+      check["accept"]!(fd, null, null, darwin ? undefined : flags);
       const r = darwin
         ? accept!(fd, null, null)
         : accept!(fd, null, null, flags);
       return r < 0 ? -readErrno() : r;
     },
     connect: (fd, a, l) => {
-      check.connect!(fd, a, l);
+      check["connect"]!(fd, a, l);
       const r = connect!(fd, a, l);
       return r < 0 ? -readErrno() : r;
     },
     sendmsg: (fd, m, f) => {
-      check.sendmsg!(fd, m, f);
+      check["sendmsg"]!(fd, m, f);
       const r = sendmsg!(fd, m, f);
       return r < 0 ? -readErrno() : r;
     },
     recvmsg: (fd, m, f) => {
-      check.recvmsg!(fd, m, f);
+      check["recvmsg"]!(fd, m, f);
       const r = recvmsg!(fd, m, f);
       return r < 0 ? -readErrno() : r;
     },
     close: (fd) => {
-      check.close!(fd);
+      check["close"]!(fd);
       const r = close!(fd);
       return r < 0 ? -readErrno() : r;
     },
     shutdown: (fd, how) => {
-      check.shutdown!(fd, how);
+      check["shutdown"]!(fd, how);
       const r = shutdown!(fd, how);
       return r < 0 ? -readErrno() : r;
     },
     getsockopt: (fd, level, name, value, length) => {
-      check.getsockopt!(fd, level, name, value, length);
+      check["getsockopt"]!(fd, level, name, value, length);
       const r = getsockopt!(fd, level, name, value, length);
       return r < 0 ? -readErrno() : r;
     },
     setsockopt: (fd, level, name, value, length) => {
-      check.setsockopt!(fd, level, name, value, length);
+      check["setsockopt"]!(fd, level, name, value, length);
       const r = setsockopt!(fd, level, name, value, length);
       return r < 0 ? -readErrno() : r;
     },
     getsockname: (fd, a, l) => {
-      check.getsockname!(fd, a, l);
+      check["getsockname"]!(fd, a, l);
       const r = getsockname!(fd, a, l);
       return r < 0 ? -readErrno() : r;
     },
     getpeername: (fd, a, l) => {
-      check.getpeername!(fd, a, l);
+      check["getpeername"]!(fd, a, l);
       const r = getpeername!(fd, a, l);
       return r < 0 ? -readErrno() : r;
     },
     fcntl: (fd, c, a) => {
-      check.fcntl!(fd, c, a);
+      check["fcntl"]!(fd, c, a);
       const r = fcntl!(fd, c, a);
       return r < 0 ? -readErrno() : r;
     },
     ioctl: (fd, request) => {
-      check.ioctl!(fd, request);
+      check["ioctl"]!(fd, request);
       const r = ioctl!(fd, request);
       return r < 0 ? -readErrno() : r;
     },
     read: (fd, b, l) => {
-      check.read!(fd, b, l);
+      check["read"]!(fd, b, l);
       const r = read!(fd, b, l);
       return r < 0 ? -readErrno() : r;
     },
     write: (fd, b, l) => {
-      check.write!(fd, b, l);
+      check["write"]!(fd, b, l);
       const r = write!(fd, b, l);
       return r < 0 ? -readErrno() : r;
     },
     recv: (fd, b, l, f) => {
-      check.recv!(fd, b, l, f);
+      check["recv"]!(fd, b, l, f);
       const r = recv!(fd, b, l, f);
       return r < 0 ? -readErrno() : r;
     },
     send: (fd, b, l, f) => {
-      check.send!(fd, b, l, f);
+      check["send"]!(fd, b, l, f);
       const r = send!(fd, b, l, f);
       return r < 0 ? -readErrno() : r;
     },
     pread: (fd, b, l, o) => {
-      check.pread!(fd, b, l, o);
+      check["pread"]!(fd, b, l, o);
       const r = pread!(fd, b, l, o);
       return r < 0 ? -readErrno() : r;
     },
     pwrite: (fd, b, l, o) => {
-      check.pwrite!(fd, b, l, o);
+      check["pwrite"]!(fd, b, l, o);
       const r = pwrite!(fd, b, l, o);
       return r < 0 ? -readErrno() : r;
     },
     lseek: (fd, o, w) => {
       // off_t comes back as a BigInt in Bun (and in Deno past 2^53).
-      check.lseek!(fd, o, w);
+      check["lseek"]!(fd, o, w);
       const r = Number(lseek!(fd, o, w));
       return r < 0 ? -readErrno() : r;
     },
     ftruncate: (fd, l) => {
-      check.ftruncate!(fd, l);
+      check["ftruncate"]!(fd, l);
       const r = ftruncate!(fd, l);
       return r < 0 ? -readErrno() : r;
     },
     fstat: (fd, b) => {
       if (typeof fstat !== "function") return -platform.errno.ENOSYS;
-      check.fstat!(fd, b);
+      check["fstat"]!(fd, b);
       const r = fstat(fd, b);
       return r < 0 ? -readErrno() : r;
     },
     memfdCreate: (name, flags) => {
       if (typeof memfdCreate !== "function") return -platform.errno.ENOSYS;
-      check.memfdCreate!(name, flags);
+      check["memfdCreate"]!(name, flags);
       const r = memfdCreate(name, flags);
       return r < 0 ? -readErrno() : r;
     },
     pipe: (fds, flags) => {
-      check.pipe!(fds, darwin ? undefined : flags);
+      check["pipe"]!(fds, darwin ? undefined : flags);
       const r = darwin ? pipe!(fds) : pipe!(fds, flags);
       return r < 0 ? -readErrno() : r;
     },
     poll: (fds, n, t) => {
-      check.poll!(fds, n, t);
+      check["poll"]!(fds, n, t);
       const r = poll!(fds, n, t);
       return r < 0 ? -readErrno() : r;
     },
     unlink: (p) => {
-      check.unlink!(p);
+      check["unlink"]!(p);
       const r = unlink!(p);
       return r < 0 ? -readErrno() : r;
     },
     chmod: (p, mode) => {
-      check.chmod!(p, mode);
+      check["chmod"]!(p, mode);
       const r = chmod!(p, mode);
       return r < 0 ? -readErrno() : r;
     },
@@ -309,38 +309,44 @@ export function bindLibc(
     },
     schedYield: () => schedYield!(),
     epollCreate: (flags) => {
-      check.epollCreate!(flags);
+      check["epollCreate"]!(flags);
       const r = epollCreate!(flags);
       return r < 0 ? -readErrno() : r;
     },
     epollCtl: (epfd, op, fd, event) => {
-      check.epollCtl!(epfd, op, fd, event);
+      check["epollCtl"]!(epfd, op, fd, event);
       const r = epollCtl!(epfd, op, fd, event);
       return r < 0 ? -readErrno() : r;
     },
     epollWait: (epfd, events, max, timeout) => {
-      check.epollWait!(epfd, events, max, timeout);
+      check["epollWait"]!(epfd, events, max, timeout);
       const r = epollWait!(epfd, events, max, timeout);
       return r < 0 ? -readErrno() : r;
     },
     eventfd: (initial, flags) => {
-      check.eventfd!(initial, flags);
+      check["eventfd"]!(initial, flags);
       const r = eventfd!(initial, flags);
       return r < 0 ? -readErrno() : r;
     },
     dup2: (fd, newfd) => {
-      check.dup2!(fd, newfd);
+      check["dup2"]!(fd, newfd);
       const r = dup2!(fd, newfd);
       return r < 0 ? -readErrno() : r;
     },
     dup3: (fd, newfd, flags) => {
-      check.dup3!(fd, newfd, flags);
+      check["dup3"]!(fd, newfd, flags);
       const r = dup3!(fd, newfd, flags);
       return r < 0 ? -readErrno() : r;
     },
     fstatat: (path, stat) => {
       const f = platform.fileStat!;
-      check.fstatat!(f.syscall, f.AT_FDCWD, path, stat, f.AT_SYMLINK_NOFOLLOW);
+      check["fstatat"]!(
+        f.syscall,
+        f.AT_FDCWD,
+        path,
+        stat,
+        f.AT_SYMLINK_NOFOLLOW,
+      );
       const r = fstatat!(
         f.syscall,
         f.AT_FDCWD,
