@@ -26,6 +26,10 @@
 //              meanwhile, heap and RSS per waiting socket (bench/fdpass/many.ts)
 //   heap       JS heap and RSS growth per sync message over 10^6 messages
 //              (bench/fdpass/heap.ts)
+//   io         OwnedFd.read/write ping-pong (64 B each way) against the
+//              blocking C echo server bench/c/io_echo.c over two FIFOs and
+//              over TCP on 127.0.0.1, against the C blocking client
+//              (bench/c/io_client.c, bench/fdpass/io_pingpong.ts)
 //   handoff    connections per second a front accepts on 127.0.0.1 and hands
 //              to a worker process (1 byte + the fd), which answers "ok\n"
 //              and closes; 4 client threads (bench/c/handoff_client.c) against
@@ -59,15 +63,34 @@ const DENO = process.env.DENO ?? join(BIN, "deno");
 const PYTHON = process.env.PYTHON ?? "python3";
 const CC = process.env.CC ?? "gcc";
 
+const CASES = [
+  "sync",
+  "pingpong",
+  "idle",
+  "cancel",
+  "many",
+  "heap",
+  "handoff",
+  "io",
+];
+const USAGE = `usage: node bench/run.mjs [--quick] [--only=${CASES.join(",")}]`;
 const argv = process.argv.slice(2);
+let only = CASES;
 for (const a of argv) {
-  if (a !== "--quick" && a !== "--help" && a !== "-h") {
-    console.error(`unknown argument ${a}; usage: node bench/run.mjs [--quick]`);
+  if (a.startsWith("--only=")) {
+    only = a.slice("--only=".length).split(",");
+    const unknown = only.filter((c) => !CASES.includes(c));
+    if (unknown.length > 0) {
+      console.error(`unknown case ${unknown.join(", ")}; ${USAGE}`);
+      process.exit(2);
+    }
+  } else if (a !== "--quick" && a !== "--help" && a !== "-h") {
+    console.error(`unknown argument ${a}; ${USAGE}`);
     process.exit(2);
   }
 }
 if (argv.includes("--help") || argv.includes("-h")) {
-  console.log("usage: node bench/run.mjs [--quick]");
+  console.log(USAGE);
   process.exit(0);
 }
 const QUICK = argv.includes("--quick");
@@ -213,6 +236,8 @@ function build() {
       "pp_client",
       "handoff",
       "handoff_client",
+      "io_echo",
+      "io_client",
     ]
   ) {
     const src = join(BENCH, "c", `${name}.c`);
@@ -1068,6 +1093,134 @@ async function runHandoff(rows) {
   }
 }
 
+// ------------------------------------------------------------- async I/O
+
+// Starts `cmd` and resolves { child, line } with its first stdout line
+// (the "ready" line), or rejects.
+function startReady(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${cmd} did not become ready: ${err.trim()}`));
+    }, 10000);
+    child.stderr.setEncoding("utf8").on("data", (d) => (err += d));
+    child.stdout.setEncoding("utf8").on("data", (d) => {
+      out += d;
+      const nl = out.indexOf("\n");
+      if (nl >= 0) {
+        clearTimeout(timer);
+        resolve({ child, line: out.slice(0, nl) });
+      }
+    });
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+const IO_MODES = [
+  { key: "fifo", label: "async I/O ping-pong, pipe (FIFO)" },
+  { key: "tcp", label: "async I/O ping-pong, TCP 127.0.0.1" },
+];
+
+// The clients of one I/O mode: C blocking read/write, and fdpass's
+// OwnedFd.read/write (never blocking the event loop) in each runtime.
+function ioClients(mode, target) {
+  const n = [String(CONFIG.ppWarmup), String(CONFIG.ppRounds)];
+  const script = join(BENCH, "fdpass", "io_pingpong.ts");
+  const denoFlags = mode === "fifo"
+    ? ["--allow-ffi", "--allow-read", "--allow-write"]
+    : ["--allow-ffi"];
+  return [
+    {
+      name: "C blocking",
+      cmd: join(BUILD, "io_client"),
+      args: [mode, ...target, ...n],
+    },
+    {
+      name: "fdpass async Bun",
+      cmd: BUN,
+      args: [script, mode, ...target, ...n],
+      skip: fdpassMissing ?? missing(BUN, "bun"),
+    },
+    {
+      name: "fdpass async Deno",
+      cmd: DENO,
+      args: ["run", ...denoFlags, script, mode, ...target, ...n],
+      skip: fdpassMissing ?? missing(DENO, "deno"),
+    },
+  ];
+}
+
+async function ioOnce(client, mode, dir) {
+  const fifos = [join(dir, "request"), join(dir, "response")];
+  let server;
+  try {
+    if (mode === "fifo") {
+      for (const f of fifos) {
+        rmSync(f, { force: true });
+        const r = spawnSync("mkfifo", [f]);
+        if (r.status !== 0) return { error: "mkfifo failed" };
+      }
+      server = await startReady(join(BUILD, "io_echo"), ["fifo", ...fifos]);
+    } else {
+      server = await startReady(join(BUILD, "io_echo"), ["tcp"]);
+    }
+    const target = mode === "fifo" ? fifos : [server.line.split(" ")[1]];
+    const c = ioClients(mode, target).find((x) => x.name === client.name);
+    const r = await run(c.cmd, c.args);
+    if (r.code !== 0 || r.timedOut) return { error: describeFailure(r) };
+    const out = lastJsonLine(r.stdout);
+    const sorted = Float64Array.from(out.rtt_ns).sort();
+    return {
+      out: {
+        median: percentile(sorted, 50) / 1000,
+        p99: percentile(sorted, 99) / 1000,
+        cpu: out.cpu_ns / CONFIG.ppRounds / 1000,
+      },
+    };
+  } catch (e) {
+    return { error: String(e.message ?? e) };
+  } finally {
+    server?.child.kill("SIGKILL");
+  }
+}
+
+async function runIo(rows) {
+  const dir = mkdtempSync(join(tmpdir(), "fdpass-bench-io-"));
+  try {
+    for (const mode of IO_MODES) {
+      const clients = ioClients(mode.key, []);
+      const slots = await repeat(
+        mode.key,
+        clients,
+        CONFIG.ppReps,
+        (client) => ioOnce(client, mode.key, dir),
+      );
+      for (const client of clients) {
+        const row = fdpassRow(
+          "io",
+          mode.label,
+          "µs/RTT",
+          client,
+          slots.get(client.name),
+          { value: (o) => o.median, p99: (o) => o.p99, digits: 1 },
+        );
+        const cpus = slots.get(client.name).outs.map((o) => o.cpu);
+        row.cpu = cpus.length ? median(cpus) : null;
+        row.baseline = client.name === "C blocking";
+        rows.push(row);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // ------------------------------------------------------------------ output
 
 function addRatios(rows) {
@@ -1246,20 +1399,21 @@ async function main() {
   log(`fdpass bench (${CONFIG.mode}): building C baselines...`);
   build();
   const rows = [];
-  log("sync cases:");
-  await runSync(rows);
-  log("ping-pong cases:");
-  await runPingPong(rows);
-  log("idle cases:");
-  await runIdle(rows);
-  log("cancel cases:");
-  await runCancel(rows);
-  log("many-sockets cases:");
-  await runMany(rows);
-  log("heap cases:");
-  await runHeap(rows);
-  log("connection handoff cases:");
-  await runHandoff(rows);
+  const cases = {
+    sync: runSync,
+    pingpong: runPingPong,
+    idle: runIdle,
+    cancel: runCancel,
+    many: runMany,
+    heap: runHeap,
+    handoff: runHandoff,
+    io: runIo,
+  };
+  for (const name of CASES) {
+    if (!only.includes(name)) continue;
+    log(`${name} cases:`);
+    await cases[name](rows);
+  }
   addRatios(rows);
   addFloorRatios(rows);
   addTargets(rows);
