@@ -12,9 +12,8 @@
  * after that is dropped whole (epochs), and within an epoch a result counts
  * only for the registration it was armed for. A call whose set was handed
  * to another thread but has not entered poll(2) yet would read the numbers
- * afresh, so the wake pipe's read end stays open until the call returns:
- * with its write end closed it ends that call at once, whatever the other
- * numbers have become.
+ * afresh: see `closeAfterCall` in ffi/types.ts for how each runtime keeps
+ * that from watching someone else's descriptors for long.
  *
  * The descriptors live exactly as long as some fd is registered: opened by
  * the first wait, closed when the last registered fd is forgotten (closed by
@@ -242,10 +241,10 @@ export abstract class ReactorCore {
     this.lib.close(this.#writeFd);
     // A call in flight had its set handed to another thread, which may not
     // have entered poll(2) yet: the other numbers in it may be closed and
-    // reused by then, but the read end stays open, its write end gone, so
-    // that call returns at once (POLLHUP) instead of watching someone
-    // else's descriptors. It is closed once the call has returned, by the
-    // thread that surely runs then (this one may be an ending Worker).
+    // reused by then. Bun's helper keeps the read end open until that call
+    // returns (its write end gone, the call returns at once with POLLHUP
+    // instead of watching someone else's descriptors) and closes it itself,
+    // since this thread may be an ending Worker; Deno bounds every call.
     if (this.#inFlight) this.lib.blocking().closeAfterCall(this.#readFd);
     else this.lib.close(this.#readFd);
     this.#writeFd = this.#readFd = -1;

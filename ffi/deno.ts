@@ -199,6 +199,9 @@ export function openDenoLibc(platform: PlatformLayout): Libc {
   );
 }
 
+/** The longest one blocking call runs (see {@linkcode denoBlockingCalls}). */
+const POLL_BOUND_MS = 1000;
+
 /**
  * Reads `name` only where that needs no prompt: without `--allow-env` (for
  * it) the answer is `undefined`, as if it were unset.
@@ -226,25 +229,14 @@ function denoBlockingCalls(
   closeNow: (fd: number) => void,
 ): BlockingCalls {
   const pollAsync = symbols["pollAsync"]!;
-  let outstanding = false;
-  let closeLater: number[] = [];
   return {
-    async poll(fds, count): Promise<number> {
-      outstanding = true;
-      try {
-        return await pollAsync(fds, count, -1);
-      } finally {
-        // A pending op keeps a Worker's event loop alive, so this runs even
-        // when the Worker has nothing else left to do.
-        outstanding = false;
-        const fds = closeLater;
-        closeLater = [];
-        for (const fd of fds) closeNow(fd);
-      }
-    },
-    closeAfterCall(fd): void {
-      if (outstanding) closeLater.push(fd);
-      else closeNow(fd);
-    },
+    // At most a second: a Worker that ends never runs JS again, so the
+    // reactor closes its descriptors at once, even while a call is in
+    // flight. A call whose pool thread had not entered poll(2) yet then
+    // watches whatever took those numbers; the bound turns that rare case
+    // into a delay of at most a second (its result is dropped as stale, and
+    // the next call watches the current set), never a hang.
+    poll: (fds, count) => pollAsync(fds, count, POLL_BOUND_MS),
+    closeAfterCall: closeNow,
   };
 }

@@ -27,9 +27,10 @@ export interface BlockingCalls {
    */
   poll(fds: Uint8Array, count: number): Promise<number>;
   /**
-   * Closes `fd` once the outstanding call has returned, on whichever thread
-   * will surely run then: the caller's thread may be gone by that time (a
-   * Worker that ended). Only while a call is outstanding.
+   * Closes `fd`, a descriptor the outstanding call may still name: in Bun
+   * once that call has returned, by the helper Worker that makes it (the
+   * caller's thread may be gone by then: a Worker that ended); in Deno at
+   * once, since every call there is bounded (see ffi/deno.ts).
    */
   closeAfterCall(fd: number): void;
 }
