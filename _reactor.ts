@@ -32,7 +32,7 @@ export interface Reactor {
    */
   wait(fd: number, direction: Direction, signal?: AbortSignal): Promise<void>;
   /** Drops `fd` before it is closed and rejects its waiters with `error`. */
-  forget(fd: number, error: unknown): void;
+  forget(fd: number, error: () => unknown): void;
   /** `"epoll"` or `"poll"`. */
   readonly backend: ReactorBackend;
 }

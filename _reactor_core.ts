@@ -165,7 +165,7 @@ export abstract class ReactorCore {
     });
   }
 
-  forget(fd: number, error: unknown): void {
+  forget(fd: number, error: () => unknown): void {
     const reg = this.registrations.get(fd);
     if (reg === undefined) return;
     this.registrations.delete(fd);
@@ -175,7 +175,7 @@ export abstract class ReactorCore {
       if (waiter === undefined) continue;
       reg.waiters[d] = undefined;
       this.#settled(waiter);
-      waiter.reject(error);
+      waiter.reject(error());
     }
     if (this.registrations.size === 0) this.#close();
   }

@@ -151,6 +151,6 @@ export function park(
  * owner, rejecting its pending waits with `error`. A no-op for a descriptor
  * that never waited.
  */
-export function forget(fd: number, error: unknown): void {
+export function forget(fd: number, error: () => unknown): void {
   reactor?.forget(fd, error);
 }

@@ -52,12 +52,12 @@ const SEALS: readonly Seal[] = [
 
 // How a descriptor waits, found once: a socket by its first recv/send, else by `fstat`.
 /**
- * What a wait pending on a descriptor closed under it rejects with. One
- * instance, built on first use: almost every close has no wait to reject,
- * and building an Error (its stack) on each cost about 3 µs in Deno, more
- * than the send and receive it follows.
+ * What calls pending on a descriptor closed under them reject with, built
+ * only when a call was pending: almost every close has none, and an Error's
+ * stack cost about 3 µs in Deno, more than the send and receive before it.
  */
-let closedError: ClosedError | undefined;
+const closedError = (): ClosedError =>
+  new ClosedError("Cannot complete: the descriptor was closed");
 
 const UNKNOWN = 0;
 /** Sockets: recv/send with MSG_DONTWAIT. */
@@ -309,7 +309,10 @@ export class OwnedFd implements Disposable {
   release(): number {
     const fd = this.fd;
     // Pending async calls must never reach the number's next owner.
-    forget(fd, new ClosedError("Cannot complete: the descriptor was released"));
+    forget(
+      fd,
+      () => new ClosedError("Cannot complete: the descriptor was released"),
+    );
     this.#fd = -1;
     return fd;
   }
@@ -827,12 +830,7 @@ export class OwnedFd implements Disposable {
     const fd = this.#fd;
     if (fd < 0) return;
     // Out of the reactor first, so a reused number never sees our waits.
-    forget(
-      fd,
-      closedError ??= new ClosedError(
-        "Cannot complete: the descriptor was closed",
-      ),
-    );
+    forget(fd, closedError);
     this.#fd = -1;
     const r = libc().close(fd);
     // After EINTR Linux has already released the descriptor: never retry.

@@ -305,7 +305,7 @@ export class StreamListener implements Disposable, AsyncIterable<Connection> {
   }
 
   #forget(message: string): void {
-    forget(this.#owned.fd, new ClosedError(message));
+    forget(this.#owned.fd, () => new ClosedError(message));
   }
 
   /**

@@ -280,7 +280,7 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
     if (this.#owned.closed) return;
     forget(
       this.#owned.fd,
-      new ClosedError("Cannot accept: the listener was closed"),
+      () => new ClosedError("Cannot accept: the listener was closed"),
     );
     const file = this.#file;
     this.#file = undefined;
@@ -313,7 +313,7 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
     const fd = this.#owned.fd;
     forget(
       fd,
-      new ClosedError("Cannot accept: the listener was released"),
+      () => new ClosedError("Cannot accept: the listener was released"),
     );
     this.#file = undefined;
     return this.#owned.release();

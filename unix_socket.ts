@@ -343,11 +343,12 @@ const NO_DATA_ON_STREAM =
   "Cannot send file descriptors without data on a stream socket: the kernel would drop them; send at least one byte";
 
 /**
- * What calls pending on a socket closed under them reject with: one
- * instance, built on first use, since almost every close has nothing
- * pending and an Error's stack costs microseconds (about 3 µs in Deno).
+ * What calls pending on a socket closed under them reject with, built only
+ * when a call was pending: almost every close has none, and an Error's stack
+ * costs microseconds (about 3 µs in Deno).
  */
-let closedError: ClosedError | undefined;
+const closedError = (): ClosedError =>
+  new ClosedError("Cannot complete: the socket was closed");
 
 /** Creates sockets for the other modules of fdpass without a public constructor. */
 export let adoptSocket: (fd: OwnedFd, kind: SocketKind) => UnixSocket;
@@ -883,10 +884,7 @@ export class UnixSocket implements Disposable {
    */
   close(): void {
     if (this.#owned.closed) return;
-    forget(
-      this.#owned.fd,
-      closedError ??= new ClosedError("Cannot complete: the socket was closed"),
-    );
+    forget(this.#owned.fd, closedError);
     this.#owned.close();
   }
 
@@ -912,7 +910,10 @@ export class UnixSocket implements Disposable {
    */
   release(): number {
     const fd = this.#owned.fd;
-    forget(fd, new ClosedError("Cannot complete: the socket was released"));
+    forget(
+      fd,
+      () => new ClosedError("Cannot complete: the socket was released"),
+    );
     return this.#owned.release();
   }
 
