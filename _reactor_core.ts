@@ -240,11 +240,9 @@ export abstract class ReactorCore {
     this.#epoch++;
     this.lib.close(this.#writeFd);
     // A call in flight had its set handed to another thread, which may not
-    // have entered poll(2) yet: the other numbers in it may be closed and
-    // reused by then. Bun's helper keeps the read end open until that call
-    // returns (its write end gone, the call returns at once with POLLHUP
-    // instead of watching someone else's descriptors) and closes it itself,
-    // since this thread may be an ending Worker; Deno bounds every call.
+    // have entered poll(2) yet: the numbers in it may be closed and reused by
+    // then. Every call is bounded to a second, so that can only delay the
+    // next call; closing now leaves nothing behind a Worker that ends.
     if (this.#inFlight) this.lib.blocking().closeAfterCall(this.#readFd);
     else this.lib.close(this.#readFd);
     this.#writeFd = this.#readFd = -1;

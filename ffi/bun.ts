@@ -136,6 +136,16 @@ interface BlockingResult {
   readonly bytes: Uint8Array;
 }
 
+/**
+ * The longest one poll runs. The reactor closes its descriptors at once when
+ * the last waiting socket closes (a Worker that ends never runs JS again),
+ * even while a call is in flight; a call whose set reached the helper before
+ * it entered poll(2) then watches whatever took those numbers. The bound
+ * makes that a delay of at most a second (its result is dropped as stale,
+ * and the next call watches the current set), never a hang.
+ */
+const POLL_BOUND_MS = 1000;
+
 /** How long the helper Worker stays after its last call. */
 const HELPER_GRACE_MS = 250;
 
@@ -149,26 +159,19 @@ const HELPER_GRACE_MS = 250;
 const WORKER_SOURCE = `
 import { dlopen } from "bun:ffi";
 let poll;
-let close;
 let timer;
 let closing = false;
 self.onmessage = (event) => {
-  // Once it said "closing", the main thread redoes what it asks here (the
-  // call, the closes): doing it too would close a number twice.
+  // Once it said "closing", the main thread posts the call again elsewhere.
   if (closing) return;
   const m = event.data;
   clearTimeout(timer);
   if (m.library !== undefined) {
-    const { symbols } = dlopen(m.library, {
+    poll = dlopen(m.library, {
       poll: { args: ["ptr", "u64", "i32"], returns: "i32" },
-      close: { args: ["i32"], returns: "i32" },
-    });
-    poll = symbols.poll;
-    close = symbols.close;
-  } else if (m.close !== undefined) {
-    close(m.close);
+    }).symbols.poll;
   } else {
-    const result = poll(m.fds, m.count, -1);
+    const result = poll(m.fds, m.count, ${POLL_BOUND_MS});
     postMessage({ result, bytes: m.fds });
   }
   timer = setTimeout(() => {
@@ -202,10 +205,6 @@ function bunBlockingCalls(
   let pending:
     | { message: object; settle: (result: BlockingResult) => void }
     | undefined;
-  // Descriptors to close once the outstanding call returns: the helper
-  // closes them (messages run in order, after the poll), since the thread
-  // that asked may have ended by then.
-  let closeLater: number[] = [];
   function send(): void {
     if (worker === undefined) {
       const w = new g.Worker(url);
@@ -215,14 +214,10 @@ function bunBlockingCalls(
           if (worker !== w) return;
           worker = undefined;
           w.unref();
-          // The call (and any close) posted after it decided to close was
-          // dropped: post the call again, close here.
-          for (const fd of closeLater) closeNow(fd);
-          closeLater = [];
+          // The call posted after it decided to close was dropped.
           if (pending !== undefined) send();
           return;
         }
-        closeLater = [];
         const done = pending;
         pending = undefined;
         w.unref();
@@ -243,7 +238,6 @@ function bunBlockingCalls(
       // the answer is copied back.
       const message = { fds: fds.slice(), count };
       return new Promise<number>((resolve) => {
-        closeLater = [];
         pending = {
           message,
           settle: ({ result, bytes }) => {
@@ -254,13 +248,6 @@ function bunBlockingCalls(
         send();
       });
     },
-    closeAfterCall(fd): void {
-      if (pending === undefined || worker === undefined) {
-        closeNow(fd);
-        return;
-      }
-      closeLater.push(fd);
-      worker.postMessage({ close: fd });
-    },
+    closeAfterCall: closeNow,
   };
 }

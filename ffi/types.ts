@@ -27,10 +27,10 @@ export interface BlockingCalls {
    */
   poll(fds: Uint8Array, count: number): Promise<number>;
   /**
-   * Closes `fd`, a descriptor the outstanding call may still name: in Bun
-   * once that call has returned, by the helper Worker that makes it (the
-   * caller's thread may be gone by then: a Worker that ended); in Deno at
-   * once, since every call there is bounded (see ffi/deno.ts).
+   * Closes `fd`, a descriptor the outstanding call may still name. Both
+   * adapters close at once: every call is bounded to a second, so a call
+   * that reads a reused number only delays the next one (see ffi/deno.ts
+   * and ffi/bun.ts), and a Worker that ends right after leaves nothing.
    */
   closeAfterCall(fd: number): void;
 }
