@@ -28,9 +28,10 @@ export interface BlockingCalls {
   poll(fds: Uint8Array, count: number): Promise<number>;
   /**
    * Closes `fd`, a descriptor the outstanding call may still name. Both
-   * adapters close at once: every call is bounded to a second, so a call
-   * that reads a reused number only delays the next one (see ffi/deno.ts
-   * and ffi/bun.ts), and a Worker that ends right after leaves nothing.
+   * adapters close at once: every call is bounded (a second in Deno, ten in
+   * Bun), so a call that reads a reused number only delays the next one
+   * (see ffi/deno.ts and ffi/bun.ts), and a Worker that ends right after
+   * leaves nothing.
    */
   closeAfterCall(fd: number): void;
 }
