@@ -72,16 +72,15 @@ log(`front pid ${process.pid}, listening on http://127.0.0.1:${port}/`);
 // 3. Accept, hand over, forget: round robin over the workers.
 for (let n = 1; n <= connections; n++) {
   using connection = await server.accept();
+  // Ask for the peer's address now: once the worker has answered and both
+  // sides have closed, the kernel has no peer to report (ENOTCONN).
+  const peer = JSON.stringify(connection.remoteAddress());
   const worker = workers[n % workers.length]!;
   await worker.channel.send(
     encoder.encode(JSON.stringify({ connection: n })),
     [connection],
   ); // `using` closes the front's copy: the worker's is the only one now
-  log(
-    `handed connection ${n} from ${
-      JSON.stringify(connection.remoteAddress())
-    } to the ${worker.name}`,
-  );
+  log(`handed connection ${n} from ${peer} to the ${worker.name}`);
 }
 
 // 4. Closing the control channels ends the workers' loops.
