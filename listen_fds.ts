@@ -126,12 +126,12 @@ export function listenFds(options: ListenFdsOptions = {}): ListenFd[] {
       if (flags < 0) {
         throw systemError(-flags, "fcntl", `Cannot take passed fd ${fd}`);
       }
-      // Apple arm64 passes fcntl's variadic argument on the stack, where a
-      // fixed-argument binding does not put it: F_SETFD is not made there.
-      if ((flags & c.FD_CLOEXEC) === 0 && lib.platform.os !== "darwin") {
-        const r = lib.fcntl(fd, c.F_SETFD, flags | c.FD_CLOEXEC);
+      // ioctl(FIOCLEX), not fcntl(F_SETFD): it takes no variadic argument,
+      // which Apple arm64 would pass on the stack.
+      if ((flags & c.FD_CLOEXEC) === 0) {
+        const r = lib.ioctl(fd, c.FIOCLEX);
         if (r < 0) {
-          throw systemError(-r, "fcntl", `Cannot take passed fd ${fd}`);
+          throw systemError(-r, "ioctl", `Cannot take passed fd ${fd}`);
         }
       }
     }

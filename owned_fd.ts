@@ -815,9 +815,24 @@ export class OwnedFd implements Disposable {
   /** A new descriptor for the same open file, close-on-exec, owned by the result. */
   dup(): OwnedFd {
     const lib = libc();
-    const r = lib.fcntl(this.fd, lib.platform.constants.F_DUPFD_CLOEXEC, 0);
-    if (r < 0) throw systemError(-r, "fcntl", "Cannot duplicate descriptor");
-    return new OwnedFd(r);
+    const fd = this.fd;
+    if (lib.platform.os !== "darwin") {
+      const r = lib.fcntl(fd, lib.platform.constants.F_DUPFD_CLOEXEC, 0);
+      if (r < 0) throw systemError(-r, "fcntl", "Cannot duplicate descriptor");
+      return new OwnedFd(r);
+    }
+    // Apple arm64 passes fcntl's variadic argument on the stack, where a
+    // fixed-argument binding does not put it: dup, then FIOCLEX (no
+    // argument). Not atomic: a concurrent fork can inherit the copy.
+    const r = lib.dup(fd);
+    if (r < 0) throw systemError(-r, "dup", "Cannot duplicate descriptor");
+    const copy = new OwnedFd(r);
+    const s = lib.ioctl(r, lib.platform.constants.FIOCLEX);
+    if (s < 0) {
+      copy.close();
+      throw systemError(-s, "ioctl", "Cannot duplicate descriptor");
+    }
+    return copy;
   }
 
   /**
@@ -1079,10 +1094,11 @@ export class OwnedFd implements Disposable {
     const copy = new OwnedFd(target);
     if (lib.platform.os !== "linux" && closeOnExec) {
       // dup2 leaves the copy inheritable; not atomic where dup3 is missing.
-      const r = lib.fcntl(target, c.F_SETFD, c.FD_CLOEXEC);
+      // FIOCLEX takes no variadic argument, so Apple arm64 gets it right.
+      const r = lib.ioctl(target, c.FIOCLEX);
       if (r < 0) {
         copy.close();
-        throw systemError(-r, "fcntl", "Cannot duplicate descriptor");
+        throw systemError(-r, "ioctl", "Cannot duplicate descriptor");
       }
     }
     return copy;

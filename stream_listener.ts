@@ -331,7 +331,7 @@ export class StreamListener implements Disposable, AsyncIterable<Connection> {
         throw systemError(-p, "poll", ACTION);
       }
       if (p === 0) return undefined;
-      // macOS has no accept4: its connections are not close-on-exec.
+      // macOS has no accept4: setNoSigpipe sets close-on-exec right after.
       const r = lib.accept(fd, c.SOCK_CLOEXEC);
       if (r >= 0) {
         const connection = connectionOf(r);
@@ -412,13 +412,11 @@ export function listenTcp(options: ListenTcpOptions = {}): StreamListener {
   if (r < 0) throw systemError(-r, "socket", where);
   const fd = new OwnedFd(r);
   try {
-    if (c.SOCK_NONBLOCK === 0) {
-      // macOS: no SOCK_NONBLOCK; the socket is new, nobody shares it yet.
-      const flags = lib.fcntl(fd.fd, c.F_GETFL, 0);
-      if (flags < 0) throw systemError(-flags, "fcntl", where);
-      const set = lib.fcntl(fd.fd, c.F_SETFL, flags | c.O_NONBLOCK);
-      if (set < 0) throw systemError(-set, "fcntl", where);
-    }
+    // macOS has no SOCK_NONBLOCK, and fcntl(F_SETFL) would pass its
+    // variadic argument where Apple arm64 does not look: the socket stays
+    // blocking there, which is safe, since accept runs only after poll.
+    // No SOCK_CLOEXEC there either: close-on-exec right after.
+    setNoSigpipe(lib, fd);
     if (reuseAddress) {
       const one = new Uint8Array(new Int32Array([1]).buffer);
       const s = lib.setsockopt(fd.fd, c.SOL_SOCKET, inet.SO_REUSEADDR, one, 4);

@@ -79,11 +79,15 @@ let adoptListener: (
   kind: SocketKind,
   path: string,
   file: SocketFile | undefined,
+  nonblocking: boolean,
 ) => UnixListener;
 
 /**
- * A listening Unix socket. The descriptor is nonblocking underneath, so that
- * waiting for a connection never holds a thread in `accept`.
+ * A listening Unix socket. Waiting for a connection never holds a thread in
+ * `accept`: a listener {@linkcode listen} made is nonblocking (Linux,
+ * FreeBSD), and on any other one (macOS, or one adopted with
+ * {@linkcode UnixListener.fromFd}) `accept` runs only after `poll` saw a
+ * connection.
  *
  * @example
  * ```ts
@@ -104,10 +108,13 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
   #owned: OwnedFd;
   #accepts = new OperationQueue();
   #file: SocketFile | undefined;
+  /** Made with `SOCK_NONBLOCK` here: `accept` may run without `poll` first. */
+  #nonblocking: boolean;
+  #pollfd: Uint8Array | undefined;
 
   static {
-    adoptListener = (fd, kind, path, file) =>
-      new UnixListener(fd, kind, path, file);
+    adoptListener = (fd, kind, path, file, nonblocking) =>
+      new UnixListener(fd, kind, path, file, nonblocking);
   }
 
   private constructor(
@@ -115,7 +122,9 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
     kind: SocketKind,
     path: string,
     file: SocketFile | undefined,
+    nonblocking: boolean,
   ) {
+    this.#nonblocking = nonblocking;
     this.#owned = fd;
     this.kind = kind;
     this.path = path;
@@ -125,9 +134,11 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
   /**
    * Adopts a listening socket: inherited (systemd socket activation passes
    * them from fd 3, see `LISTEN_FDS`) or received from a peer as an
-   * {@linkcode OwnedFd}, whose ownership moves to the new listener. The
-   * descriptor is made nonblocking (which the process that shares it will
-   * see too) so that waiting never holds a thread in `accept`.
+   * {@linkcode OwnedFd}, whose ownership moves to the new listener. Its
+   * `O_NONBLOCK` flag is never changed (it belongs to the open file
+   * description, which the process that passed it shares): `accept` runs
+   * only after `poll` saw a connection, so it never blocks unless another
+   * process takes that connection in between.
    *
    * @throws {SystemError} `ENOTSOCK` if `fd` is not a socket.
    * @throws {TypeError} for a datagram socket, or a socket that is not a
@@ -155,11 +166,6 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
       throw new TypeError(`${action}: a datagram socket does not listen`);
     }
     const lib = libc();
-    const c = lib.platform.constants;
-    const flags = lib.fcntl(number, c.F_GETFL, 0);
-    if (flags < 0) throw systemError(-flags, "fcntl", action);
-    const r = lib.fcntl(number, c.F_SETFL, flags | c.O_NONBLOCK);
-    if (r < 0) throw systemError(-r, "fcntl", action);
     const owned = takeOwnership(fd);
     const bytes = new Uint8Array(lib.platform.sockaddrUn.size);
     const length = new Uint32Array([bytes.length]);
@@ -167,7 +173,7 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
     const path = named < 0
       ? ""
       : decodeSockaddrUn(bytes, length[0]!, lib.platform);
-    return new UnixListener(owned, kind, path, undefined);
+    return new UnixListener(owned, kind, path, undefined, false);
   }
 
   /**
@@ -328,6 +334,7 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
       if (this.#owned.closed) {
         throw new ClosedError("Cannot accept: the listener is closed");
       }
+      if (!this.#nonblocking && !this.#pending()) return undefined;
       const r = lib.accept(this.#owned.fd, c.SOCK_CLOEXEC);
       if (r >= 0) {
         const fd = new OwnedFd(r);
@@ -337,6 +344,26 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
       if (-r === EAGAIN) return undefined;
       if (-r !== EINTR && -r !== ECONNABORTED) {
         throw systemError(-r, "accept", "Cannot accept");
+      }
+    }
+  }
+
+  /**
+   * Whether `poll` sees a connection waiting: the check before `accept` on
+   * a listener that may be blocking.
+   */
+  #pending(): boolean {
+    const lib = libc();
+    const pollfd = this.#pollfd ??= new Uint8Array(8);
+    const view = new DataView(pollfd.buffer);
+    for (;;) {
+      view.setInt32(0, this.#owned.fd, true);
+      view.setInt16(4, lib.platform.constants.POLLIN, true);
+      view.setInt16(6, 0, true);
+      const p = lib.poll(pollfd, 1, 0);
+      if (p >= 0) return p > 0;
+      if (-p !== lib.platform.errno.EINTR) {
+        throw systemError(-p, "poll", "Cannot accept");
       }
     }
   }
@@ -472,5 +499,11 @@ export function listen(
   }
   r = lib.listen(fd.fd, backlog);
   if (r < 0) fail(-r, "listen");
-  return adoptListener(fd, kind, path, unlinkOnClose ? created : undefined);
+  return adoptListener(
+    fd,
+    kind,
+    path,
+    unlinkOnClose ? created : undefined,
+    lib.platform.constants.SOCK_NONBLOCK !== 0,
+  );
 }

@@ -126,6 +126,7 @@ export function bindLibc(
     epollWait,
     eventfd,
     fstatat,
+    dup,
     dup2,
     dup3,
   } = s;
@@ -326,6 +327,11 @@ export function bindLibc(
     eventfd: (initial, flags) => {
       check["eventfd"]!(initial, flags);
       const r = eventfd!(initial, flags);
+      return r < 0 ? -readErrno() : r;
+    },
+    dup: (fd) => {
+      check["dup"]!(fd);
+      const r = dup!(fd);
       return r < 0 ? -readErrno() : r;
     },
     dup2: (fd, newfd) => {

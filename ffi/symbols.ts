@@ -158,6 +158,8 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
       : { parameters: ["buffer", "i32"], result: "i32", name: "pipe2" },
     // int poll(struct pollfd *fds, nfds_t n, int timeout)
     poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
+    // int dup(int fd)
+    dup: { parameters: ["i32"], result: "i32" },
     // int dup2(int oldfd, int newfd)
     dup2: { parameters: ["i32", "i32"], result: "i32" },
     // The same, on Deno's blocking pool: the reactor keeps one call

@@ -107,6 +107,8 @@ export interface Libc {
   pipe(fds: Int32Array, flags: number): number;
   /** `struct pollfd[]` in `fds`; timeout in ms, -1 waits forever. */
   poll(fds: Uint8Array, count: number, timeout: number): number;
+  /** A copy of `fd` at the lowest free number (inheritable). */
+  dup(fd: number): number;
   /** `newfd` becomes a copy of `fd` (whatever it was is closed first). */
   dup2(fd: number, newfd: number): number;
   /** NUL-terminated path bytes. */
