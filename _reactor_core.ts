@@ -28,6 +28,12 @@
 import { systemError } from "./_system.ts";
 import type { Libc } from "./ffi/types.ts";
 
+/** The next event-loop turn: `setImmediate` (Deno has it from 2.4 on; before, a timer serves). */
+export const later: (callback: () => void) => unknown =
+  typeof setImmediate === "function"
+    ? setImmediate
+    : (callback) => setTimeout(callback, 0);
+
 /** 0: wait until readable, 1: until writable. */
 export type Direction = 0 | 1;
 
@@ -67,6 +73,9 @@ export abstract class ReactorCore {
   #woken = false;
   #pipe = new Int32Array(2);
   #byte = new Uint8Array(1);
+  #interruptQueued = false;
+  /** Aborted waits whose kernel side waits for the next turn. */
+  #aborted: [Registration, Waiter][] = [];
 
   constructor(lib: Libc) {
     this.lib = lib;
@@ -97,7 +106,7 @@ export abstract class ReactorCore {
 
   /** Ends an outstanding call soon; the next one sees the current set. */
   protected interrupt(): void {
-    if (!this.#inFlight || this.#woken) return;
+    if (!this.#open || !this.#inFlight || this.#woken) return;
     this.#woken = true;
     // At most one byte is ever in the pipe, so the write cannot block.
     this.#byte[0] = 1;
@@ -155,9 +164,8 @@ export abstract class ReactorCore {
         waiter.onAbort = () => {
           if (r.waiters[direction] !== waiter) return;
           r.waiters[direction] = undefined;
-          if (this.registrations.get(r.fd) === r) this.arm(r);
-          this.#settled(waiter);
           reject(signal.reason);
+          this.#afterAbort(r, waiter);
         };
         signal.addEventListener("abort", waiter.onAbort, { once: true });
       }
@@ -170,12 +178,8 @@ export abstract class ReactorCore {
     if (reg === undefined) return;
     this.registrations.delete(fd);
     this.removed(reg);
-    for (let d = 0; d < 2; d++) {
-      const waiter = reg.waiters[d];
-      if (waiter === undefined) continue;
-      reg.waiters[d] = undefined;
-      this.#settled(waiter);
-      waiter.reject(error());
+    if (reg.waiters[0] !== undefined || reg.waiters[1] !== undefined) {
+      this.#failAll(reg, error());
     }
     if (this.registrations.size === 0) this.#close();
   }
@@ -205,13 +209,59 @@ export abstract class ReactorCore {
     }
   }
 
+  /**
+   * The kernel side of an abort, on the next turn: the caller hears of the
+   * abort first. Re-arming is a syscall and ending the blocking call wakes
+   * another thread, which on a busy machine can take the CPU from this one
+   * for hundreds of microseconds before the rejection is seen (measured in
+   * Bun). Until then the fd may still be reported ready; with no waiter
+   * left, that report is dropped.
+   */
+  #afterAbort(reg: Registration, waiter: Waiter): void {
+    this.#aborted.push([reg, waiter]);
+    if (this.#aborted.length > 1) return;
+    later(() => {
+      const aborted = this.#aborted;
+      this.#aborted = [];
+      for (const [r, w] of aborted) {
+        if (this.registrations.get(r.fd) === r) {
+          try {
+            this.arm(r);
+          } catch (error) {
+            // Nothing left to tell the aborted one: the fd's other waiter
+            // (the other direction) hears instead of waiting forever.
+            this.#failAll(r, error);
+          }
+        }
+        this.#settled(w);
+      }
+    });
+  }
+
+  #failAll(reg: Registration, error: unknown): void {
+    for (let d = 0; d < 2; d++) {
+      const waiter = reg.waiters[d];
+      if (waiter === undefined) continue;
+      reg.waiters[d] = undefined;
+      this.#settled(waiter);
+      waiter.reject(error);
+    }
+  }
+
   #settled(waiter: Waiter): void {
     if (waiter.onAbort !== undefined) {
       waiter.signal!.removeEventListener("abort", waiter.onAbort);
     }
     this.#waiting--;
-    // An outstanding call keeps the process alive: end it.
-    if (this.#waiting === 0) this.interrupt();
+    // An outstanding call keeps the process alive: end it, on the next turn
+    // (see #afterAbort), unless something waits again by then.
+    if (this.#waiting === 0 && this.#inFlight && !this.#interruptQueued) {
+      this.#interruptQueued = true;
+      later(() => {
+        this.#interruptQueued = false;
+        if (this.#waiting === 0) this.interrupt();
+      });
+    }
   }
 
   #openIfClosed(): void {
@@ -252,7 +302,9 @@ export abstract class ReactorCore {
 
   async #run(): Promise<void> {
     this.#running = true;
-    while (this.#waiting > 0) {
+    // Closed: nothing is registered, and the set would be empty. (An aborted
+    // wait still counts until its next turn, see #afterAbort.)
+    while (this.#waiting > 0 && this.#open) {
       const epoch = this.#epoch;
       this.#inFlight = true;
       let result: number;

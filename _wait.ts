@@ -34,6 +34,7 @@
  */
 
 import { type Direction, Reactor } from "./_reactor.ts";
+import { later } from "./_reactor_core.ts";
 import { libc } from "./_system.ts";
 
 export type { Direction };
@@ -63,11 +64,7 @@ let spinning = 0;
 /** The reactor, once anything has waited in it. */
 let reactor: Reactor | undefined;
 
-// Deno has setImmediate as a global from 2.4 on; before, a timer serves.
-const immediate: (callback: () => void) => unknown =
-  typeof setImmediate === "function"
-    ? setImmediate
-    : (callback) => setTimeout(callback, 0);
+const immediate = later;
 
 function spin(signal: AbortSignal | undefined): Promise<void> {
   spinning++;

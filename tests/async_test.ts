@@ -525,6 +525,37 @@ for (const kind of KINDS) {
 }
 
 test(
+  `aborting a receive() in the reactor and closing its socket in the same turn leaves no blocking call behind: the next socket's receive is served at once (${RUNTIME})`,
+  LONG,
+  async () => {
+    await noLeak(async () => {
+      const [a, b] = socketPair();
+      const controller = new AbortController();
+      const pending = b.receive(new Uint8Array(8), {
+        signal: controller.signal,
+      });
+      await armed(b.fd);
+      controller.abort("gone");
+      closeAll(a, b); // the last registered fd: the reactor closes too
+      assert.equal(await rejection(pending, "receive"), "gone");
+      // A blocking call left running on the closed reactor's (empty) set
+      // would hold the next wait until its bound (1 s in Deno, 10 s in Bun).
+      const [c, d] = socketPair();
+      try {
+        const buffer = new Uint8Array(8);
+        const next = d.receive(buffer);
+        await armed(d.fd);
+        c.sendSync(text("next"));
+        const got = await within(next, "the next receive", 800);
+        assert.equal(read(buffer, got), "next");
+      } finally {
+        closeAll(c, d);
+      }
+    });
+  },
+);
+
+test(
   `aborting a receive() queued behind another rejects it alone; the others get messages in call order (${RUNTIME})`,
   LONG,
   async () => {
