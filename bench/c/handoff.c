@@ -8,6 +8,7 @@
  * Usage: handoff
  */
 #include "common.h"
+#include "tcp_listener.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -79,19 +80,7 @@ int main(void) {
     }
   }
   close(pair[1]);
-  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listener < 0) DIE("socket");
-  int one = 1;
-  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in sa = {.sin_family = AF_INET};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(listener, (struct sockaddr *)&sa, sizeof sa) < 0) DIE("bind");
-  if (listen(listener, 1024) < 0) DIE("listen");
-  socklen_t len = sizeof sa;
-  if (getsockname(listener, (struct sockaddr *)&sa, &len) < 0)
-    DIE("getsockname");
-  printf("ready %d\n", ntohs(sa.sin_port));
-  fflush(stdout);
+  int listener = listen_on_loopback(1024);
   for (;;) {
     int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
     if (conn < 0) {

@@ -6,6 +6,7 @@
  *        io_echo tcp                                   (prints "ready <port>")
  */
 #include "common.h"
+#include "tcp_listener.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -50,21 +51,10 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc >= 2 && strcmp(argv[1], "tcp") == 0) {
-    int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listener < 0) DIE("socket");
-    int one = 1;
-    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(listener, (struct sockaddr *)&sa, sizeof sa) < 0) DIE("bind");
-    if (listen(listener, 8) < 0) DIE("listen");
-    socklen_t len = sizeof sa;
-    if (getsockname(listener, (struct sockaddr *)&sa, &len) < 0)
-      DIE("getsockname");
-    printf("ready %d\n", ntohs(sa.sin_port));
-    fflush(stdout);
+    int listener = listen_on_loopback(8);
     int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
     if (conn < 0) DIE("accept4");
+    int one = 1;
     setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     echo(conn, conn);
     return 0;
