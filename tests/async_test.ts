@@ -20,6 +20,7 @@ import {
   EPOLLIN,
   EPOLLOUT,
   isReactorEntry,
+  leftReactor,
   POLL_BACKEND,
   reactorArming,
   rejection,
@@ -663,18 +664,7 @@ test(
         const epfd = await armed(fd, EPOLLIN);
         await armed(fd, EPOLLOUT);
         b.close();
-        // epoll: removed by close() itself; poll: the set in the kernel
-        // is replaced once the interrupted call returns.
-        await waitFor(
-          "the closed fd to leave the reactor",
-          () =>
-            epollEntries("self", epfd).some((e) =>
-                e.fd === fd && isReactorEntry(e)
-              )
-              ? undefined
-              : true,
-          POLL_BACKEND ? 30_000 : 0,
-        );
+        await leftReactor(fd, epfd, "the closed fd");
         for (
           const [name, p] of [
             ["receive", receiving],

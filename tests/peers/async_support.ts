@@ -196,6 +196,26 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * Waits until the closed `fd` is no longer in the reactor's set `epfd`:
+ * epoll removes it in close() itself; the poll backend replaces its set
+ * once the interrupted call returns.
+ */
+export async function leftReactor(
+  fd: number,
+  epfd: number,
+  what: string,
+): Promise<void> {
+  await waitFor(
+    `${what} to leave the reactor`,
+    () =>
+      epollEntries("self", epfd).some((e) => e.fd === fd && isReactorEntry(e))
+        ? undefined
+        : true,
+    POLL_BACKEND ? 30_000 : 0,
+  );
+}
+
 /** Resolves once `fd` of this process is armed in fdpass's reactor; returns the reactor's epoll fd. */
 export function armed(fd: number, events: number = EPOLLIN): Promise<number> {
   return waitFor(
