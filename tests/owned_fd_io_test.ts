@@ -34,6 +34,7 @@ import {
 import {
   abstractName,
   available,
+  EMULATED,
   noLeak,
   run,
   runScript,
@@ -836,7 +837,10 @@ describe("a received pipe in another runtime (--allow-ffi only)", () => {
           };
           assert.equal(text, "done");
           // About 300 if nothing blocks; a blocked event loop gives 0 or 1.
-          assert.ok(ticks > 20, `only ${ticks} ticks in 300 ms`);
+          // Under qemu-user a child's timers run many times slower (a Bun
+          // child once ticked exactly 20 there): ask for fewer.
+          const least = EMULATED ? 5 : 20;
+          assert.ok(ticks > least, `only ${ticks} ticks in 300 ms`);
           assert.equal(statusFlags(r.fd), flags, "O_NONBLOCK unchanged");
           r.close();
           w.close();
