@@ -223,13 +223,22 @@ for (const c of CASES) {
             // runtime's start-up work (compilation, GC) has settled.
             await new Promise((resolve) => setTimeout(resolve, 1000));
             const seconds = 3;
-            const before = cpuNanoseconds(child.pid);
-            await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-            const used = cpuNanoseconds(child.pid) - before;
-            const percent = used / (seconds * 1e9) * 100;
+            const window = async (): Promise<number> => {
+              const before = cpuNanoseconds(child.pid);
+              await new Promise((r) => setTimeout(r, seconds * 1000));
+              const used = cpuNanoseconds(child.pid) - before;
+              return used / (seconds * 1e9) * 100;
+            };
+            // A second window only when the first is over: a spinning
+            // reactor fails both, a passing burst of load on the VM (both
+            // children of one CI run once went over together) does not.
+            const first = await window();
+            const percent = first <= 0.2 ? first : await window();
             assert.ok(
               percent <= 0.2,
-              `the waiting child used ${percent.toFixed(3)} % CPU`,
+              `the waiting child used ${first.toFixed(3)} %, then ${
+                percent.toFixed(3)
+              } % CPU`,
             );
             // Still there (Deno re-enters poll(2) each second: look until
             // it is inside the call again).
