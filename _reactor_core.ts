@@ -290,10 +290,10 @@ export abstract class ReactorCore {
     this.#epoch++;
     this.lib.close(this.#writeFd);
     // A call in flight had its set handed to another thread, which may not
-    // have entered poll(2) yet: the numbers in it may be closed and reused by
-    // then. Every call is bounded (a second in Deno, ten in Bun), so that
-    // can only delay the next call; closing now leaves nothing behind a
-    // Worker that ends.
+    // have entered poll(2) yet: closeAfterCall() keeps it from reading the
+    // numbers' next owners where the runtime allows (Bun), and elsewhere
+    // the call's bound (a second in Deno) limits that to a delay of the
+    // next call. Closing now leaves nothing behind a Worker that ends.
     if (this.#inFlight) this.lib.blocking().closeAfterCall(this.#readFd);
     else this.lib.close(this.#readFd);
     this.#writeFd = this.#readFd = -1;

@@ -139,17 +139,37 @@ interface BlockingResult {
 /**
  * The longest one poll runs. The reactor closes its descriptors at once when
  * the last waiting socket closes (a Worker that ends never runs JS again),
- * even while a call is in flight; a call whose set reached the helper before
- * it entered poll(2) then watches whatever took those numbers. The bound
- * makes that a delay (its result is dropped as stale, and the next call
- * watches the current set), never a hang. Ten seconds, not Deno's one: each
- * bound that expires costs Bun about a millisecond of CPU (two Worker
- * messages), and a process waiting idle stays under 0.2 % CPU this way.
+ * even while a call is in flight. A call the helper has not taken yet is
+ * cancelled first, and one it has taken returns at once (the wake pipe lost
+ * its writer) before the pipe's read end is closed (`closeAfterCall`), so a
+ * set never names a reused number; the bound is the backstop should that
+ * wait give up. Ten seconds, not Deno's one: each bound that expires costs
+ * Bun about a millisecond of CPU (two Worker messages), and a process
+ * waiting idle stays under 0.2 % CPU this way.
  */
 const POLL_BOUND_MS = 10_000;
 
 /** How long the helper Worker stays after its last call. */
 const HELPER_GRACE_MS = 250;
+
+/**
+ * The call's state, in memory shared with the helper: posted by this thread,
+ * taken (`POLLING`) by the helper just before poll(2), or cancelled by this
+ * thread before the helper took it. Only a call still posted is made.
+ */
+const IDLE = 0;
+const POSTED = 1;
+const POLLING = 2;
+const CANCELLED = 3;
+
+/**
+ * The longest {@linkcode BlockingCalls.closeAfterCall} waits for the helper
+ * to come out of a poll(2) whose wake pipe has no writer left (it returns at
+ * once: this bounds only a helper thread that the scheduler keeps off the
+ * CPU). Past it the descriptor is closed anyway, and a reused number can
+ * delay the next call by up to the poll's own bound.
+ */
+const CANCEL_WAIT_MS = 1000;
 
 // One poll per message: the worker returns to its event loop after each, so
 // the next set can reach it. After HELPER_GRACE_MS without a call it says
@@ -161,6 +181,7 @@ const HELPER_GRACE_MS = 250;
 const WORKER_SOURCE = `
 import { dlopen } from "bun:ffi";
 let poll;
+let state;
 let timer;
 let closing = false;
 self.onmessage = (event) => {
@@ -172,8 +193,15 @@ self.onmessage = (event) => {
     poll = dlopen(m.library, {
       poll: { args: ["ptr", "u64", "i32"], returns: "i32" },
     }).symbols.poll;
+    state = m.state;
   } else {
-    const result = poll(m.fds, m.count, ${POLL_BOUND_MS});
+    let result = -1;
+    // A cancelled call names descriptors that may be closed and reused.
+    if (Atomics.compareExchange(state, 0, ${POSTED}, ${POLLING}) === ${POSTED}) {
+      result = poll(m.fds, m.count, ${POLL_BOUND_MS});
+      Atomics.store(state, 0, ${IDLE});
+      Atomics.notify(state, 0);
+    }
     postMessage({ result, bytes: m.fds });
   }
   timer = setTimeout(() => {
@@ -203,6 +231,7 @@ function bunBlockingCalls(
   const url = g.URL.createObjectURL(
     new Blob([WORKER_SOURCE], { type: "application/javascript" }),
   );
+  const state = new Int32Array(new SharedArrayBuffer(4));
   let worker: BunWorker | undefined;
   let pending:
     | { message: object; settle: (result: BlockingResult) => void }
@@ -225,7 +254,7 @@ function bunBlockingCalls(
         w.unref();
         done?.settle(data);
       };
-      w.postMessage({ library });
+      w.postMessage({ library, state });
       worker = w;
     }
     worker.ref();
@@ -239,6 +268,7 @@ function bunBlockingCalls(
       // Posting copies the set: the caller's buffer stays untouched until
       // the answer is copied back.
       const message = { fds: fds.slice(), count };
+      Atomics.store(state, 0, POSTED);
       return new Promise<number>((resolve) => {
         pending = {
           message,
@@ -250,6 +280,19 @@ function bunBlockingCalls(
         send();
       });
     },
-    closeAfterCall: closeNow,
+    closeAfterCall(fd): void {
+      // Taken by the helper: it is in poll(2) or about to enter it, with fd
+      // in its set, and fd must keep its number until that poll has read it.
+      // The caller closed the wake pipe's write end, so it returns at once.
+      if (Atomics.compareExchange(state, 0, POSTED, CANCELLED) === POLLING) {
+        const until = performance.now() + CANCEL_WAIT_MS;
+        while (
+          Atomics.load(state, 0) === POLLING && performance.now() < until
+        ) {
+          Atomics.wait(state, 0, POLLING, 1);
+        }
+      }
+      closeNow(fd);
+    },
   };
 }

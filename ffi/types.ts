@@ -27,11 +27,14 @@ export interface BlockingCalls {
    */
   poll(fds: Uint8Array, count: number): Promise<number>;
   /**
-   * Closes `fd`, a descriptor the outstanding call may still name. Both
-   * adapters close at once: every call is bounded (a second in Deno, ten in
-   * Bun), so a call that reads a reused number only delays the next one
-   * (see ffi/deno.ts and ffi/bun.ts), and a Worker that ends right after
-   * leaves nothing.
+   * Closes `fd`, a descriptor the outstanding call may still name; the
+   * caller has already made that call return at once (the wake pipe's
+   * write end is closed). Never later than now: a Worker that ends right
+   * after leaves nothing. Bun cancels a call its helper has not taken yet
+   * and waits for one it has to come back, so no call ever reads a reused
+   * number; Deno's pool thread cannot be asked, so there a call that had
+   * not entered poll(2) may watch whatever took the number, until its
+   * bound (a second) ends it (see ffi/deno.ts and ffi/bun.ts).
    */
   closeAfterCall(fd: number): void;
 }

@@ -40,6 +40,7 @@ import {
   SystemError,
   type UnixSocket,
 } from "../mod.ts";
+import { libc } from "../_system.ts";
 
 const KINDS: readonly SocketKind[] = ["stream", "dgram", "seqpacket"];
 const MESSAGE_KINDS: readonly SocketKind[] = ["dgram", "seqpacket"];
@@ -756,6 +757,54 @@ test(
         );
       } finally {
         closeAll(...open);
+      }
+    });
+  },
+);
+
+test(
+  `a blocking call whose descriptors close before the helper takes it never watches the numbers' next owners (${RUNTIME})`,
+  LONG,
+  async () => {
+    // The reactor closes its descriptors at once, even with a call in
+    // flight: it closes the wake pipe's write end, then the read end with
+    // closeAfterCall(). Here a socket takes the read end's number at once,
+    // before the other thread has (most likely) even seen the call. Bun's
+    // helper must then skip the call, or have finished it; a poll(2) that
+    // read the socket would hold it for the whole bound (ten seconds), and
+    // the socket's peer would not see it close. Deno's pool thread cannot
+    // be asked: its bound is a second, which is all this can ask there.
+    await noLeak(async () => {
+      const lib = libc();
+      const p = lib.platform.pollfd;
+      const calls = lib.blocking();
+      for (let round = 0; round < 5; round++) {
+        const ends = new Int32Array(2);
+        assert.equal(lib.pipe(ends, lib.platform.constants.O_CLOEXEC), 0);
+        const [readEnd, writeEnd] = [ends[0]!, ends[1]!];
+        const fds = new Uint8Array(p.size);
+        const view = new DataView(fds.buffer);
+        view.setInt32(p.fd, readEnd, true);
+        view.setInt16(p.events, p.POLLIN, true);
+        const call = calls.poll(fds, 1);
+        lib.close(writeEnd);
+        calls.closeAfterCall(readEnd);
+        const open = socketPair("stream");
+        try {
+          assert.ok(
+            open.some((s) => s.fd === readEnd),
+            `fd ${readEnd} was not reused`,
+          );
+          await within(call, `round ${round}: the call`, 3000);
+          const [x, y] = open;
+          const peer = x.fd === readEnd ? y! : x!;
+          open.find((s) => s !== peer)!.close();
+          // Nothing else holds the closed socket: its peer sees the end.
+          const r = await within(peer.receive(new Uint8Array(1)), "end", 3000);
+          assert.equal(r.bytes, 0);
+        } finally {
+          closeAll(...open);
+        }
       }
     });
   },
