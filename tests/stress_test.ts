@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { noLeak, RUNTIME } from "./_helpers.ts";
 import { warmReactor } from "./peers/fault_common.ts";
-import { fdDiff, runStress } from "./peers/stress_driver.ts";
+import { fdDiff, newSocketPair, runStress } from "./peers/stress_driver.ts";
 
 const MESSAGES = Number(process.env.FDPASS_STRESS_MESSAGES ?? 500);
 
@@ -35,6 +35,35 @@ test("the per-step fd check ignores files the runtime opens itself and sees ever
   assert.equal(
     fdDiff(base, new Map([[0, "/dev/null"], [3, "/tmp/x"]])),
     "+3 -> /tmp/x, -3 -> socket:[10]",
+  );
+});
+
+test("a socket pair the child's runtime opens late is told apart from single new sockets", () => {
+  const base = new Map([[0, "/dev/null"], [3, "socket:[10]"]]);
+  const pair = new Map([...base, [24, "socket:[773293]"], [
+    25,
+    "socket:[773294]",
+  ]]);
+  assert.deepEqual(newSocketPair(base, pair), [24, 25]);
+  // One new socket, two unrelated ones, or one beside an old one: no pair.
+  assert.deepEqual(
+    newSocketPair(base, new Map([...base, [24, "socket:[773293]"]])),
+    [],
+  );
+  assert.deepEqual(
+    newSocketPair(
+      base,
+      new Map([...base, [24, "socket:[500]"], [25, "socket:[773294]"]]),
+    ),
+    [],
+  );
+  assert.deepEqual(
+    newSocketPair(base, new Map([...base, [24, "socket:[11]"]])),
+    [],
+  );
+  assert.deepEqual(
+    newSocketPair(base, new Map([...base, [24, "pipe:[7]"], [25, "pipe:[8]"]])),
+    [],
   );
 });
 
