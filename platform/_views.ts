@@ -47,9 +47,28 @@ const isArrayBuffer = (value: unknown): value is ArrayBuffer =>
  * from `Uint8Array.prototype` is not.
  */
 export function isUint8Array(value: unknown): value is Uint8Array {
-  return typeof value === "object" && value !== null &&
-    tagGetter.call(value) === "Uint8Array";
+  if (value === checked0 || value === checked1) return true;
+  if (
+    typeof value !== "object" || value === null ||
+    tagGetter.call(value) !== "Uint8Array"
+  ) return false;
+  if (bufferLength(bufferGetter.call(value) as ArrayBufferLike) <= CACHED_MAX) {
+    checked1 = checked0;
+    checked0 = value;
+  }
+  return true;
 }
+
+/**
+ * The last two views {@linkcode isUint8Array} accepted: an object's
+ * internal type never changes, so a send and a receive loop that pass the
+ * same two buffers skip the tag getter (~50 ns a call in Bun, ~5 % of a
+ * sync pair). Held strongly, so only views of buffers up to
+ * {@linkcode CACHED_MAX} bytes are kept: at most 2 MiB stays alive.
+ */
+let checked0: unknown = Symbol("none");
+let checked1: unknown = checked0;
+const CACHED_MAX = 1 << 20;
 
 /** The real byte length of a typed array (0 once detached or out of bounds). */
 export function viewLength(view: ArrayBufferView): number {

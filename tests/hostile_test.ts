@@ -288,6 +288,25 @@ test("a detached buffer is a TypeError and the message stays queued", async () =
   });
 });
 
+test("a view used before and detached since is a TypeError: a remembered view still has its length checked", async () => {
+  await noLeak(async () => {
+    using p = pair("seqpacket");
+    const { a, b } = p;
+    const data = new Uint8Array([1, 2, 3]);
+    const into = new Uint8Array(8);
+    a.sendSync(data);
+    assert.equal(b.receiveSync(into).bytes, 3);
+    structuredClone(data.buffer, { transfer: [data.buffer] });
+    structuredClone(into.buffer, { transfer: [into.buffer] });
+    assert.throws(() => a.sendSync(data), TypeError);
+    await assert.rejects(a.send(data), TypeError);
+    a.sendSync(new Uint8Array([4]));
+    assert.throws(() => b.receiveSync(into), TypeError);
+    await assert.rejects(b.receive(into), TypeError);
+    assert.equal(b.receiveSync(new Uint8Array(8)).bytes, 1);
+  });
+});
+
 test('maxFds: "3" is a TypeError, maxFds: 3.5 a RangeError, nonblocking: "yes" a TypeError', async () => {
   await noLeak(async () => {
     using p = pair();
