@@ -132,6 +132,18 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
     read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
     // ssize_t write(int fd, const void *buf, size_t count)
     write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+    // ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+    readv: {
+      parameters: ["i32", "buffer", "i32"],
+      result: "i32",
+      denoOnly: true,
+    },
+    // ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+    writev: {
+      parameters: ["i32", "buffer", "i32"],
+      result: "i32",
+      denoOnly: true,
+    },
     // ssize_t recv(int fd, void *buf, size_t len, int flags)
     recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
     // ssize_t send(int fd, const void *buf, size_t len, int flags)

@@ -257,6 +257,41 @@ describe("OwnedFd.read()/write() on pipes", () => {
   });
 });
 
+describe("OwnedFd I/O through views at an offset", () => {
+  // Deno makes read/write/recv/send through readv/writev/recvmsg/sendmsg
+  // with an iovec fdpass writes itself: each view's own bytes must move,
+  // and the bytes around it in the same buffer must stay as they were.
+  for (const kind of ["pipe", "socket"] as const) {
+    test(`${kind}: sync and async calls move exactly a subarray's bytes`, async () => {
+      await noLeak(async () => {
+        const [r, w] = kind === "pipe" ? pipe() : (() => {
+          const [a, b] = socketPair();
+          return [new OwnedFd(b.release()), new OwnedFd(a.release())];
+        })();
+        const source = pattern(4096, 7);
+        const into = new Uint8Array(4096).fill(0xee);
+        assert.equal(w.writeSync(source.subarray(1000, 1100)), 100);
+        assert.equal(await w.write(source.subarray(3001, 3051)), 50);
+        assert.equal(r.readSync(into.subarray(17, 117)), 100);
+        assert.equal(await r.read(into.subarray(2049, 2099)), 50);
+        assert.deepEqual(into.subarray(17, 117), source.subarray(1000, 1100));
+        assert.deepEqual(
+          into.subarray(2049, 2099),
+          source.subarray(3001, 3051),
+        );
+        const untouched = [
+          ...into.subarray(0, 17),
+          ...into.subarray(117, 2049),
+          ...into.subarray(2099),
+        ];
+        assert.ok(untouched.every((x) => x === 0xee));
+        r.close();
+        w.close();
+      });
+    });
+  }
+});
+
 describe("OwnedFd cancellation", () => {
   test("an AbortSignal rejects a parked read with its reason; the pipe still works after", async () => {
     await noLeak(async () => {
