@@ -168,8 +168,12 @@ export function libcSymbols(os: OperatingSystem): SymbolTable {
     pipe: darwin
       ? { parameters: ["buffer"], result: "i32" }
       : { parameters: ["buffer", "i32"], result: "i32", name: "pipe2" },
-    // int poll(struct pollfd *fds, nfds_t n, int timeout)
-    poll: { parameters: ["buffer", "usize", "i32"], result: "i32" },
+    // int poll(struct pollfd *fds, nfds_t n, int timeout). `n` is bound as
+    // u32: Deno's FFI has no fast path for a 64-bit parameter, and a 32-bit
+    // one is exact everywhere: nfds_t is unsigned int on macOS, and where it
+    // is unsigned long (Linux, FreeBSD) the kernel's poll and ppoll take an
+    // unsigned int, so only the low half of the register ever counts.
+    poll: { parameters: ["buffer", "u32", "i32"], result: "i32" },
     // int dup(int fd)
     dup: { parameters: ["i32"], result: "i32" },
     // int dup2(int oldfd, int newfd)
