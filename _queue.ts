@@ -5,6 +5,8 @@
  * @module
  */
 
+import { abortReason, isAborted, offAbort, onAbort } from "./_signal.ts";
+
 const ignore = (): void => {};
 
 export class OperationQueue {
@@ -21,7 +23,7 @@ export class OperationQueue {
     signal: AbortSignal | undefined,
     operation: () => Promise<T>,
   ): Promise<T> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (isAborted(signal)) return Promise.reject(abortReason(signal!));
     if (this.#idle) {
       // Nothing queued: start now, without waiting for a microtask turn.
       this.#idle = false;
@@ -35,13 +37,13 @@ export class OperationQueue {
     }
     return new Promise<T>((resolve, reject) => {
       let cancelled = false;
-      const onAbort = (): void => {
+      const abort = (): void => {
         cancelled = true;
-        reject(signal!.reason);
+        reject(abortReason(signal!));
       };
-      signal?.addEventListener("abort", onAbort, { once: true });
+      if (signal !== undefined) onAbort(signal, abort);
       const tail = this.#tail.then(async () => {
-        signal?.removeEventListener("abort", onAbort);
+        if (signal !== undefined) offAbort(signal, abort);
         if (cancelled) return;
         try {
           resolve(await operation());

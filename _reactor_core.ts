@@ -25,6 +25,7 @@
  * @module
  */
 
+import { abortReason, isAborted, offAbort, onAbort } from "./_signal.ts";
 import { systemError } from "./_system.ts";
 import type { Libc } from "./ffi/types.ts";
 
@@ -122,8 +123,8 @@ export abstract class ReactorCore {
 
   wait(fd: number, direction: Direction, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason);
+      if (isAborted(signal)) {
+        reject(abortReason(signal!));
         return;
       }
       try {
@@ -164,10 +165,10 @@ export abstract class ReactorCore {
         waiter.onAbort = () => {
           if (r.waiters[direction] !== waiter) return;
           r.waiters[direction] = undefined;
-          reject(signal.reason);
+          reject(abortReason(signal));
           this.#afterAbort(r, waiter);
         };
-        signal.addEventListener("abort", waiter.onAbort, { once: true });
+        onAbort(signal, waiter.onAbort);
       }
       if (!this.#running) void this.#run();
     });
@@ -250,7 +251,7 @@ export abstract class ReactorCore {
 
   #settled(waiter: Waiter): void {
     if (waiter.onAbort !== undefined) {
-      waiter.signal!.removeEventListener("abort", waiter.onAbort);
+      offAbort(waiter.signal!, waiter.onAbort);
     }
     this.#waiting--;
     // An outstanding call keeps the process alive: end it, on the next turn

@@ -1,13 +1,18 @@
 /**
- * Internal: the one check that an option really is an `AbortSignal`.
+ * Internal: the one check that an option really is an `AbortSignal`, and
+ * the only way fdpass reads one afterwards. A real signal can still carry
+ * own properties (`aborted`, `reason`, `addEventListener`) that run the
+ * caller's code; fdpass always goes through the engine's own accessors and
+ * methods, so no user code runs between a descriptor's check and its use.
  *
  * @module
  */
 
-const abortedGetter = Object.getOwnPropertyDescriptor(
-  AbortSignal.prototype,
-  "aborted",
-)?.get;
+const signals = AbortSignal.prototype;
+const abortedGetter = Object.getOwnPropertyDescriptor(signals, "aborted")?.get;
+const reasonGetter = Object.getOwnPropertyDescriptor(signals, "reason")?.get;
+const { addEventListener, removeEventListener } = EventTarget.prototype;
+const ONCE = { once: true } as const;
 
 /**
  * @internal `signal` after checking it really is an `AbortSignal` (its own
@@ -33,4 +38,32 @@ export function checkSignal(
     );
   }
   return signal as AbortSignal;
+}
+
+/** @internal Whether a checked `signal` has aborted (never a user getter). */
+export function isAborted(signal: AbortSignal | undefined): boolean {
+  if (signal === undefined) return false;
+  return (abortedGetter === undefined
+    ? signal.aborted
+    : abortedGetter.call(signal)) === true;
+}
+
+/** @internal The reason a checked `signal` aborted with. */
+export function abortReason(signal: AbortSignal): unknown {
+  return reasonGetter === undefined ? signal.reason : reasonGetter.call(signal);
+}
+
+/** @internal Throws the reason if a checked `signal` has aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (isAborted(signal)) throw abortReason(signal!);
+}
+
+/** @internal Calls `listener` once when a checked `signal` aborts. */
+export function onAbort(signal: AbortSignal, listener: () => void): void {
+  addEventListener.call(signal, "abort", listener, ONCE);
+}
+
+/** @internal Undoes {@linkcode onAbort}. */
+export function offAbort(signal: AbortSignal, listener: () => void): void {
+  removeEventListener.call(signal, "abort", listener);
 }

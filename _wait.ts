@@ -35,6 +35,7 @@
 
 import { type Direction, Reactor } from "./_reactor.ts";
 import { later } from "./_reactor_core.ts";
+import { abortReason, isAborted } from "./_signal.ts";
 import { libc } from "./_system.ts";
 
 export type { Direction };
@@ -71,7 +72,7 @@ function spin(signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     immediate(() => {
       spinning--;
-      if (signal?.aborted) reject(signal.reason);
+      if (isAborted(signal)) reject(abortReason(signal!));
       else resolve();
     });
   });

@@ -11,7 +11,13 @@
  * @module
  */
 
-import { checkSignal } from "./_signal.ts";
+import {
+  abortReason,
+  checkSignal,
+  offAbort,
+  onAbort,
+  throwIfAborted,
+} from "./_signal.ts";
 import { ClosedError, ControlMessageError } from "./errors.ts";
 import type { OwnedFd } from "./owned_fd.ts";
 import {
@@ -270,10 +276,10 @@ function waitTurn(
 ): Promise<void> {
   if (signal === undefined) return previous;
   return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
+    const abort = (): void => reject(abortReason(signal));
+    onAbort(signal, abort);
     void previous.then(() => {
-      signal.removeEventListener("abort", onAbort);
+      offAbort(signal, abort);
       resolve();
     });
   });
@@ -512,7 +518,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
    */
   async receive(options: ChannelReceiveOptions = {}): Promise<Frame> {
     const signal = checkSignal(options?.signal, "Cannot receive a frame");
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     const previous = this.#receiveTail;
     let release!: () => void;
     const mine = new Promise<void>((resolve) => release = resolve);

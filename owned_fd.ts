@@ -8,7 +8,7 @@ import { ClosedError } from "./errors.ts";
 import { type Libc, libc, systemError } from "./_system.ts";
 import { inspectAsString } from "./_inspect.ts";
 import { OperationQueue } from "./_queue.ts";
-import { checkSignal } from "./_signal.ts";
+import { checkSignal, isAborted, throwIfAborted } from "./_signal.ts";
 import { type Direction, forget, noteTry, waitReady } from "./_wait.ts";
 import {
   checkedLength,
@@ -422,7 +422,7 @@ export class OwnedFd implements Disposable {
     let written = 0;
     if (
       total > 0 && (this.#writes === undefined || this.#writes.idle) &&
-      signal?.aborted !== true
+      !isAborted(signal)
     ) {
       // Nothing queued before it: try at once, without a queue or a turn.
       const r = this.#tryWrite(fd, data, 0, total);
@@ -965,7 +965,7 @@ export class OwnedFd implements Disposable {
   ): Promise<number> {
     let attempt = 0;
     while (written < total) {
-      signal?.throwIfAborted();
+      throwIfAborted(signal);
       const fd = this.#checkOpen("write");
       const r = this.#tryWrite(fd, data, written, total);
       if (r >= 0) {

@@ -15,7 +15,7 @@ import {
 } from "./_message.ts";
 import { OperationQueue } from "./_queue.ts";
 import { forget, maybeYield, noteTry, waitReady } from "./_wait.ts";
-import { checkSignal } from "./_signal.ts";
+import { checkSignal, isAborted } from "./_signal.ts";
 import { inspectAsString } from "./_inspect.ts";
 import { OwnedFd, takeOwnership } from "./owned_fd.ts";
 import {
@@ -655,7 +655,7 @@ export class UnixSocket implements Disposable {
     this.#checkSize(numbers.length, total);
     const socket = this.#checkOpen("send");
     let sent = 0;
-    if (this.#sends.idle && signal?.aborted !== true) {
+    if (this.#sends.idle && !isAborted(signal)) {
       // Nothing queued before it: try at once, without a promise turn.
       sent = Math.max(
         0,
@@ -703,7 +703,7 @@ export class UnixSocket implements Disposable {
     const buffers: Uint8Array[] = [];
     const total = readData(buffer, buffers, action);
     const socket = this.#checkOpen("receive");
-    if (this.#receives.idle && signal?.aborted !== true) {
+    if (this.#receives.idle && !isAborted(signal)) {
       // Nothing queued before it: try at once. If the last receive had to
       // wait, the peer is likely runnable on this CPU and about to answer:
       // let it run first rather than fail a recvmsg.

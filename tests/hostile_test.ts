@@ -422,6 +422,103 @@ test("an options getter that closes the socket and reuses its number: sendSync()
   });
 });
 
+/**
+ * A real AbortSignal whose own `aborted` getter runs `onRead`, and whose own
+ * `reason`, `addEventListener` and `removeEventListener` record being called.
+ */
+function trappedSignal(
+  onRead: () => void,
+): { signal: AbortSignal; calls: string[]; abort: () => void } {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const calls: string[] = [];
+  Object.defineProperty(signal, "aborted", {
+    get(): boolean {
+      calls.push("aborted");
+      onRead();
+      return false;
+    },
+  });
+  Object.defineProperty(signal, "reason", {
+    get(): unknown {
+      calls.push("reason");
+      return "from the getter";
+    },
+  });
+  for (const name of ["addEventListener", "removeEventListener"]) {
+    Object.defineProperty(signal, name, {
+      value: (): void => void calls.push(name),
+    });
+  }
+  return { signal, calls, abort: () => controller.abort(new Error("real")) };
+}
+
+test("a real AbortSignal's own aborted getter never runs, so it cannot close and reuse the number: send(), receive() and OwnedFd.write() use their own descriptor", async () => {
+  await noLeak(async () => {
+    const opened: (UnixSocket | OwnedFd)[] = [];
+    try {
+      // Each getter, if fdpass called it, would close the descriptor and
+      // hand its number to a new socket or pipe.
+      const [a, b] = socketPair("seqpacket");
+      opened.push(a, b);
+      const sender = trappedSignal(() => opened.push(...reuse(a, a.fd)));
+      const sent = await a.send(new Uint8Array([1]), [], {
+        signal: sender.signal,
+      });
+      assert.equal(sent, 1);
+      assert.deepEqual(sender.calls, []);
+      assert.equal(b.receiveSync(new Uint8Array(8)).bytes, 1);
+
+      const [c, d] = socketPair("seqpacket");
+      opened.push(c, d);
+      d.sendSync(new Uint8Array([7, 7]));
+      const receiver = trappedSignal(() => opened.push(...reuse(c, c.fd)));
+      const got = await c.receive(new Uint8Array(8), {
+        signal: receiver.signal,
+      });
+      assert.equal(got.bytes, 2);
+      assert.deepEqual(receiver.calls, []);
+
+      const [r, w] = pipe();
+      opened.push(r, w);
+      const writer = trappedSignal(() => {
+        w.close();
+        opened.push(...pipe());
+      });
+      assert.equal(
+        await w.write(new Uint8Array([9]), { signal: writer.signal }),
+        1,
+      );
+      assert.deepEqual(writer.calls, []);
+      assert.equal(r.readSync(new Uint8Array(4)), 1);
+    } finally {
+      closeAll(opened);
+    }
+  });
+});
+
+test("a pending receive with such a signal rejects with the real reason when aborted, through the engine's own listener", async () => {
+  await noLeak(async () => {
+    using p = pair();
+    const { signal, calls, abort } = trappedSignal(() => {});
+    const pending = p.b.receive(new Uint8Array(1), { signal });
+    const framed = new Channel(p.a);
+    const frame = framed.receive({ signal });
+    // Let both park (spinning, then the reactor) before the abort.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(calls, []);
+    abort();
+    await Promise.all([
+      assert.rejects(pending, { message: "real" }),
+      assert.rejects(frame, { message: "real" }),
+    ]);
+    framed.close();
+    // (Deno's own abort() reads `aborted`; fdpass's listeners are the
+    // engine's, so nothing else of the signal's runs.)
+    assert.deepEqual(calls.filter((name) => name !== "aborted"), []);
+  });
+});
+
 test('receiveCredentials("no") is a TypeError and leaves credentials off', async () => {
   await noLeak(() => {
     using p = pair("dgram");
