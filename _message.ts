@@ -187,6 +187,26 @@ export class Message {
     return total;
   }
 
+  /**
+   * {@linkcode Message.setIovecs} for a single buffer, without an array:
+   * its length is read again from the engine, so a buffer that shrank or
+   * was detached since it was checked covers only what it still holds.
+   */
+  setIovecOf(buffer: Uint8Array, skip: number, limit: number): number {
+    if (limit > MAX_CALL_BYTES) limit = MAX_CALL_BYTES;
+    let length = viewLength(buffer) - skip;
+    if (length > limit) length = limit;
+    const word = this.#iovWord;
+    const u32 = this.u32;
+    // No bytes: one empty iovec (see setIovecs), never the view's address.
+    if (length <= 0) length = 0;
+    this.#writeAddress(word, length === 0 ? 0 : this.#address(buffer) + skip);
+    u32[word + 2] = length;
+    u32[word + 3] = 0;
+    u32[this.#iovlenWord] = 1;
+    return length;
+  }
+
   /** Attaches one SCM_RIGHTS message carrying `fds` (1 to 253 numbers). */
   setRights(fds: readonly number[]): void {
     const n = fds.length;

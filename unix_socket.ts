@@ -309,6 +309,9 @@ function optionsOf<T extends object>(
 
 const NO_FDS: readonly FdLike[] = [];
 
+/** One checked buffer, or a private copy of the caller's array of them. */
+type Views = Uint8Array | readonly Uint8Array[];
+
 /** What {@linkcode UnixSocket.sendFdSync} sends with the descriptor, as Ruby's send_io. */
 const ONE_BYTE = new Uint8Array(1);
 
@@ -645,27 +648,37 @@ export class UnixSocket implements Disposable {
     options: SendOptions = {},
   ): Promise<number> {
     const action = "Cannot send";
-    const numbers: number[] = [];
-    checkFds(fds, numbers);
-    const buffers: Uint8Array[] = [];
-    const total = readData(data, buffers, action);
-    const o = optionsOf(options, action);
-    const signal = checkSignal(o?.signal, action);
-    const to = this.#destination(o?.to, action);
+    // As sendSync: every piece of user input (getters included) is read
+    // before the socket is checked, into arrays no getter can reach.
+    const numbers = this.#reading > 0 ? [] : this.#fds;
+    const buffers = Array.isArray(data) ? [] as Uint8Array[] : undefined;
+    let total: number;
+    let signal: AbortSignal | undefined;
+    let to: EncodedSockaddr | undefined;
+    this.#reading++;
+    try {
+      checkFds(fds, numbers);
+      total = readData(data, buffers, action);
+      const o = optionsOf(options, action);
+      signal = checkSignal(o?.signal, action);
+      to = this.#destination(o?.to, action);
+    } finally {
+      this.#reading--;
+    }
     this.#checkSize(numbers.length, total);
     const socket = this.#checkOpen("send");
+    const views = buffers ?? data as Uint8Array;
     let sent = 0;
     if (this.#sends.idle && !isAborted(signal)) {
       // Nothing queued before it: try at once, without a promise turn.
-      sent = Math.max(
-        0,
-        this.#trySend(socket, buffers, numbers, 0, total, to),
-      );
+      sent = Math.max(0, this.#trySend(socket, views, numbers, 0, total, to));
       if (sent >= total || (sent > 0 && this.kind !== "stream")) return sent;
     }
+    // The send waits: the next one must not overwrite its descriptors.
+    const own = numbers === this.#fds ? numbers.slice() : numbers;
     return await this.#sends.run(
       sent > 0 ? undefined : signal,
-      () => this.#sendAsync(buffers, numbers, total, sent, signal, to),
+      () => this.#sendAsync(views, own, total, sent, signal, to),
     );
   }
 
@@ -700,9 +713,10 @@ export class UnixSocket implements Disposable {
     const o = optionsOf(options, action);
     const maxFds = checkMaxFds(o?.maxFds);
     const signal = checkSignal(o?.signal, action);
-    const buffers: Uint8Array[] = [];
+    const buffers = Array.isArray(buffer) ? [] as Uint8Array[] : undefined;
     const total = readData(buffer, buffers, action);
     const socket = this.#checkOpen("receive");
+    const views = buffers ?? buffer as Uint8Array;
     if (this.#receives.idle && !isAborted(signal)) {
       // Nothing queued before it: try at once. If the last receive had to
       // wait, the peer is likely runnable on this CPU and about to answer:
@@ -710,7 +724,7 @@ export class UnixSocket implements Disposable {
       // (A success after yielding keeps the habit; one without resets it.)
       const yielded = this.#receiveWaited;
       if (yielded) maybeYield();
-      const result = this.#tryReceive(socket, buffers, maxFds, total);
+      const result = this.#tryReceive(socket, views, maxFds, total);
       if (result !== undefined) {
         this.#receiveWaited = yielded;
         return result;
@@ -719,7 +733,7 @@ export class UnixSocket implements Disposable {
     }
     return await this.#receives.run(
       signal,
-      () => this.#receiveAsync(buffers, maxFds, total, signal),
+      () => this.#receiveAsync(views, maxFds, total, signal),
     );
   }
 
@@ -1067,16 +1081,19 @@ export class UnixSocket implements Disposable {
    */
   #trySend(
     socket: number,
-    buffers: readonly Uint8Array[],
+    buffers: Views,
     fds: readonly number[],
     sent: number,
     total: number,
     to: EncodedSockaddr | undefined,
   ): number {
     const lib = this.#libc;
-    const message = this.#sendMessage(buffers.length);
+    const many = Array.isArray(buffers);
+    const message = this.#sendMessage(many ? buffers.length : 1);
     const remaining = total - sent;
-    const covered = message.setIovecs(buffers, sent, remaining);
+    const covered = many
+      ? message.setIovecs(buffers as readonly Uint8Array[], sent, remaining)
+      : message.setIovecOf(buffers as Uint8Array, sent, remaining);
     if (covered < Math.min(remaining, MAX_CALL_BYTES)) {
       // Retrying would send nothing, forever: the caller's bytes are gone.
       throw new TypeError(
@@ -1105,7 +1122,7 @@ export class UnixSocket implements Disposable {
   }
 
   async #sendAsync(
-    buffers: readonly Uint8Array[],
+    buffers: Views,
     fds: readonly number[],
     total: number,
     sent: number,
@@ -1133,7 +1150,7 @@ export class UnixSocket implements Disposable {
   /** One nonblocking `recvmsg`: the message, or `undefined` when none is queued. */
   #tryReceive(
     socket: number,
-    buffers: readonly Uint8Array[],
+    buffers: Views,
     maxFds: number,
     length: number,
   ): ReceiveResult | undefined {
@@ -1142,8 +1159,11 @@ export class UnixSocket implements Disposable {
       this.#constants.MSG_DONTWAIT;
     const { EINTR, EAGAIN } = lib.platform.errno;
     const offered = this.#controlSpace(maxFds);
-    const message = this.#receiveMessage(buffers.length);
-    const total = message.setIovecs(buffers, 0, length);
+    const many = Array.isArray(buffers);
+    const message = this.#receiveMessage(many ? buffers.length : 1);
+    const total = many
+      ? message.setIovecs(buffers as readonly Uint8Array[], 0, length)
+      : message.setIovecOf(buffers as Uint8Array, 0, length);
     if (total < Math.min(length, MAX_CALL_BYTES)) {
       throw new TypeError(
         "Cannot receive: the buffer was detached or shrank while the receive was pending",
@@ -1165,7 +1185,7 @@ export class UnixSocket implements Disposable {
   }
 
   async #receiveAsync(
-    buffers: readonly Uint8Array[],
+    buffers: Views,
     maxFds: number,
     total: number,
     signal: AbortSignal | undefined,

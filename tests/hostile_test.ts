@@ -519,6 +519,67 @@ test("a pending receive with such a signal rejects with the real reason when abo
   });
 });
 
+test("a send that waits keeps its own descriptors: later sends, and sends from inside an fd getter, carry theirs", async () => {
+  await noLeak(async () => {
+    const [a, b] = socketPair("seqpacket");
+    const [r1, w1] = pipe();
+    const [r2, w2] = pipe();
+    const [r3, w3] = pipe();
+    const received: OwnedFd[] = [];
+    try {
+      // Fill a's send buffer so the next async send has to wait.
+      const filler = new Uint8Array(1024);
+      let queued = 0;
+      for (;;) {
+        try {
+          a.sendSync(filler, [], { nonblocking: true });
+          queued++;
+        } catch (error) {
+          if (error instanceof SystemError && error.code === "EAGAIN") break;
+          throw error;
+        }
+      }
+      const waiting = a.send(new Uint8Array([1]), [r1]);
+      // Fails at once, after reading r2's number (it must not reach `waiting`).
+      assert.throws(
+        () => a.sendSync(new Uint8Array([2]), [r2], { nonblocking: true }),
+        (error: unknown) =>
+          error instanceof SystemError && error.code === "EAGAIN",
+      );
+      const into = new Uint8Array(1024);
+      for (let i = 0; i < queued; i++) b.receiveSync(into);
+      assert.equal(await waiting, 1);
+      const first = b.receiveSync(into, { maxFds: 2 });
+      received.push(...first.fds);
+      assert.equal(first.fds.length, 1);
+      assert.equal(inodeOf(first.fds[0]!.fd), inodeOf(r1.fd));
+
+      // A getter that sends on the same socket while the outer send reads
+      // its descriptors: each message carries exactly its own.
+      let inner: Promise<number> | undefined;
+      const hostile = {
+        get fd(): number {
+          inner = a.send(new Uint8Array([3]), [r3]);
+          return r2.fd;
+        },
+      };
+      assert.equal(await a.send(new Uint8Array([4]), [w1, hostile]), 1);
+      assert.equal(await inner, 1);
+      const first2 = b.receiveSync(into, { maxFds: 2 });
+      const outer = b.receiveSync(into, { maxFds: 2 });
+      received.push(...first2.fds, ...outer.fds);
+      assert.deepEqual([...into.subarray(0, 1)], [4]);
+      assert.deepEqual(first2.fds.map((x) => inodeOf(x.fd)), [inodeOf(r3.fd)]);
+      assert.deepEqual(
+        outer.fds.map((x) => inodeOf(x.fd)),
+        [inodeOf(w1.fd), inodeOf(r2.fd)],
+      );
+    } finally {
+      closeAll([a, b, r1, w1, r2, w2, r3, w3, ...received]);
+    }
+  });
+});
+
 test('receiveCredentials("no") is a TypeError and leaves credentials off', async () => {
   await noLeak(() => {
     using p = pair("dgram");
