@@ -15,7 +15,10 @@
 //   pingpong   client <-> blocking C echo server (bench/c/echo_server.c) over
 //              a Unix stream socket in a temp dir, 64 B + 1 fd each way, µs
 //              per round trip (median and p99), unpinned and all processes
-//              pinned to CPU 0 with `taskset -c 0`
+//              pinned to CPU 0 with `taskset -c 0`; then, pinned, fdpass
+//              and both raw floors in ONE process, alternating blocks of
+//              round trips after a long warm-up (bench/fdpass/
+//              pingpong_paired.ts): the ratio to the floor per block
 //   idle       CPU % of an fdpass process over a quiet window: a receive
 //              parked in the reactor, the reactor used and then nothing
 //              pending, and the runtime alone (bench/fdpass/idle.ts)
@@ -122,6 +125,9 @@ const BASE = QUICK
     heapMessages: 100000,
     handoffReps: 1,
     handoffConnections: 3000,
+    pairedWarmup: 5000,
+    pairedBlock: 1000,
+    pairedBlocks: 5,
     timeoutMs: 30000,
   }
   : {
@@ -141,6 +147,9 @@ const BASE = QUICK
     heapMessages: 1000000,
     handoffReps: 3,
     handoffConnections: 20000,
+    pairedWarmup: 40000,
+    pairedBlock: 5000,
+    pairedBlocks: 15,
     timeoutMs: 60000,
   };
 // Round trips before the timed ones (--pp-warmup): V8 keeps fdpass's async
@@ -621,8 +630,96 @@ async function runPingPong(rows) {
         });
       }
     }
+    await runPaired(rows, dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// The one-core ping-pong with fdpass and both floors in one process (see
+// bench/fdpass/pingpong_paired.ts): each block's fdpass time divided by the
+// floor's block run next to it, so the ratio does not carry the ±10 % that
+// separate processes drift by on a shared VM.
+const PAIRED_CASE = "ping-pong taskset -c 0, paired";
+const PAIRED_KEYS = ["floor", "await", "fdpass"];
+
+async function runPaired(rows, dir) {
+  const paths = PAIRED_KEYS.map((key) => join(dir, `paired-${key}.sock`));
+  const script = join(BENCH, "fdpass", "pingpong_paired.ts");
+  const n = [CONFIG.pairedWarmup, CONFIG.pairedBlock, CONFIG.pairedBlocks]
+    .map(String);
+  const clients = [
+    {
+      runtime: "Bun",
+      cmd: BUN,
+      args: [script, ...paths, ...n],
+      skip: fdpassMissing ?? missing(BUN, "bun"),
+    },
+    {
+      runtime: "Deno",
+      cmd: DENO,
+      args: ["run", "--allow-ffi", "--allow-read", script, ...paths, ...n],
+      skip: fdpassMissing ?? missing(DENO, "deno"),
+    },
+  ];
+  for (const client of clients) {
+    const names = {
+      floor: `raw FFI ${client.runtime} nonblocking (floor)`,
+      await: `raw FFI ${client.runtime} + await (await floor)`,
+      fdpass: `fdpass async ${client.runtime}`,
+    };
+    let out = null;
+    let error = null;
+    if (!client.skip) {
+      const t0 = Date.now();
+      const servers = [];
+      try {
+        for (const path of paths) servers.push(await startServer(path, true));
+        const [cmd, args] = pinned(client.cmd, client.args, true);
+        const r = await run(cmd, args);
+        if (r.code !== 0 || r.timedOut) error = describeFailure(r);
+        else out = lastJsonLine(r.stdout);
+      } catch (e) {
+        error = String(e);
+      } finally {
+        // Each server exits at EOF once the client is gone.
+        const kill = setTimeout(() => {
+          for (const server of servers) server.child.kill("SIGKILL");
+        }, 5000);
+        await Promise.all(servers.map((server) => server.done));
+        clearTimeout(kill);
+      }
+      log(
+        `  paired ${client.runtime}: ${
+          error ?? `${CONFIG.pairedBlocks} blocks`
+        } ${Date.now() - t0} ms`,
+      );
+    }
+    for (const key of PAIRED_KEYS) {
+      const ns = out?.[key] ?? [];
+      const cpuNs = out?.[`${key}_cpu`] ?? [];
+      const ratios = key === "floor" || out === null
+        ? null
+        : ns.map((x, i) => x / out.floor[i]);
+      rows.push({
+        group: "pingpong",
+        case: PAIRED_CASE,
+        unit: "µs/RTT",
+        impl: names[key],
+        baseline: false,
+        median: ns.length ? median(ns) / 1000 : null,
+        p99: null,
+        reps: ns.map((x) => x / 1000),
+        cpu: cpuNs.length ? median(cpuNs) / 1000 : null,
+        cpuReps: cpuNs.map((x) => x / 1000),
+        // The median of the per-block ratios, not the ratio of medians.
+        pairedRatio: ratios === null ? null : median(ratios),
+        pairedRatios: ratios,
+        skipped: client.skip ??
+          (ns.length ? null : `error (${error ?? "no data"})`),
+        errors: error === null ? [] : [error],
+      });
+    }
   }
 }
 
@@ -1286,6 +1383,10 @@ const FLOOR_OF = {
 
 function addFloorRatios(rows) {
   for (const row of rows) {
+    if (typeof row.pairedRatio === "number") {
+      row.ratioToFloor = row.pairedRatio;
+      continue;
+    }
     const name = FLOOR_OF[row.impl.replace(/ \(poll\)$/, "")];
     const floor = name &&
       rows.find((r) =>
@@ -1312,6 +1413,18 @@ const RATIO_TARGETS = [
   {
     group: "pingpong",
     case: "ping-pong taskset -c 0",
+    impl: "fdpass async Deno",
+    max: 1.10,
+  },
+  {
+    group: "pingpong",
+    case: PAIRED_CASE,
+    impl: "fdpass async Bun",
+    max: 1.10,
+  },
+  {
+    group: "pingpong",
+    case: PAIRED_CASE,
     impl: "fdpass async Deno",
     max: 1.10,
   },
@@ -1462,6 +1575,7 @@ async function main() {
     `\nfdpass bench (${CONFIG.mode}), ${started.toISOString()}: medians of per-repetition ` +
       `figures; sync: ${CONFIG.syncPairs} pairs/rep (${CONFIG.syncPairs253} with 253 fds); ` +
       `ping-pong: ${CONFIG.ppRounds} RTT/rep after ${CONFIG.ppWarmup} warm-up; ` +
+      `paired: ${CONFIG.pairedBlocks} blocks of ${CONFIG.pairedBlock} RTT after ${CONFIG.pairedWarmup} warm-up each; ` +
       `idle: one ${
         CONFIG.idleMs / 1000
       } s window; cancel: ${CONFIG.cancelTries} tries/rep (the first one cold), ` +

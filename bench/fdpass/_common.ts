@@ -83,3 +83,40 @@ export function round(x: number, digits = 1): number {
 
 /** The runtime's name, for error messages. */
 export const RUNTIME: "bun" | "deno" = "Bun" in globalThis ? "bun" : "deno";
+
+/** What the ping-pong clients use of fdpass's async UnixSocket. */
+export interface PingPongSocket {
+  send(data: Uint8Array, fds: readonly number[]): Promise<number>;
+  receive(
+    buffer: Uint8Array,
+    options: { maxFds: number },
+  ): Promise<{ bytes: number; eof: boolean; fds: { close(): void }[] }>;
+}
+
+/**
+ * One ping-pong round trip through fdpass's async API: `await send(64 B,
+ * [devnull])`, then `await receive()` until 64 B are in, closing each fd
+ * that came back; exactly one must have.
+ */
+export function fdpassRoundTrip(
+  sock: PingPongSocket,
+  devnull: number,
+): () => Promise<void> {
+  const payload = new Uint8Array(64).fill(0x70);
+  const buf = new Uint8Array(64);
+  const fds = [devnull];
+  const opts = { maxFds: 1 };
+  return async () => {
+    await sock.send(payload, fds);
+    let got = 0;
+    let nfds = 0;
+    while (got < 64) {
+      const r = await sock.receive(got === 0 ? buf : buf.subarray(got), opts);
+      for (const fd of r.fds) fd.close();
+      if (r.eof) throw new Error("server closed the connection");
+      nfds += r.fds.length;
+      got += r.bytes;
+    }
+    if (nfds !== 1) throw new Error(`expected 1 fd, got ${nfds}`);
+  };
+}

@@ -7,6 +7,7 @@
 import { openSync } from "node:fs";
 import process from "node:process";
 import { connect } from "../../mod.ts";
+import { fdpassRoundTrip } from "./_common.ts";
 
 const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
   process.argv.slice(2);
@@ -22,24 +23,7 @@ if (typeof s.receive !== "function" || typeof s.send !== "function") {
   console.log(JSON.stringify({ skip: "n/a (async API not available)" }));
 } else {
   const devnull = openSync("/dev/null", "r");
-  const payload = new Uint8Array(64).fill(0x70);
-  const buf = new Uint8Array(64);
-  const fds = [devnull];
-  const opts = { maxFds: 1 };
-
-  const roundTrip = async () => {
-    await s.send(payload, fds);
-    let got = 0;
-    let nfds = 0;
-    while (got < 64) {
-      const r = await s.receive(got === 0 ? buf : buf.subarray(got), opts);
-      for (const fd of r.fds) fd.close();
-      if (r.eof) throw new Error("server closed the connection");
-      nfds += r.fds.length;
-      got += r.bytes;
-    }
-    if (nfds !== 1) throw new Error(`expected 1 fd, got ${nfds}`);
-  };
+  const roundTrip = fdpassRoundTrip(s, devnull);
 
   for (let i = 0; i < warm; i++) await roundTrip();
   const rtt = new Array<number>(rounds);
