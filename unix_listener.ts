@@ -105,6 +105,8 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
   readonly kind: SocketKind;
   /** The path it listens on, as given to {@linkcode listen}. */
   readonly path: string;
+  /** The kind fdpass reads (a getter defined over `kind` never runs). */
+  #kind: SocketKind;
   #owned: OwnedFd;
   #accepts = new OperationQueue();
   #file: SocketFile | undefined;
@@ -127,6 +129,7 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
     this.#nonblocking = nonblocking;
     this.#owned = fd;
     this.kind = kind;
+    this.#kind = kind;
     this.path = path;
     this.#file = file;
   }
@@ -339,7 +342,7 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
       if (r >= 0) {
         const fd = new OwnedFd(r);
         setNoSigpipe(lib, fd);
-        return adoptSocket(fd, this.kind);
+        return adoptSocket(fd, this.#kind);
       }
       if (-r === EAGAIN) return undefined;
       if (-r !== EINTR && -r !== ECONNABORTED) {
@@ -390,8 +393,8 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
   toString(): string {
     const path = JSON.stringify(this.path);
     return this.closed
-      ? `UnixListener(${this.kind}, ${path}, closed)`
-      : `UnixListener(${this.kind}, ${path}, fd ${this.fd})`;
+      ? `UnixListener(${this.#kind}, ${path}, closed)`
+      : `UnixListener(${this.#kind}, ${path}, fd ${this.fd})`;
   }
 }
 

@@ -390,6 +390,11 @@ export let adoptSocket: (fd: OwnedFd, kind: SocketKind) => UnixSocket;
 export class UnixSocket implements Disposable {
   /** The socket type. */
   readonly kind: SocketKind;
+  /**
+   * The kind, for fdpass's own use: `kind` is an ordinary property, and a
+   * getter defined over it must never run between a check and a call.
+   */
+  #kind: SocketKind;
   #owned: OwnedFd;
   #libc: Libc;
   #send: Message | undefined;
@@ -429,6 +434,7 @@ export class UnixSocket implements Disposable {
   private constructor(fd: OwnedFd, kind: SocketKind) {
     this.#owned = fd;
     this.kind = kind;
+    this.#kind = kind;
     this.#libc = libc();
     this.#constants = this.#libc.platform.constants;
   }
@@ -559,7 +565,7 @@ export class UnixSocket implements Disposable {
         // The descriptors went with the first byte; never send them twice.
         // (A blocking stream send of n > 0 bytes never returns 0.)
         if (
-          sent >= total || this.kind !== "stream" || nonblocking || r === 0
+          sent >= total || this.#kind !== "stream" || nonblocking || r === 0
         ) break;
         message.clearControl();
         message.setIovecs(buffers ?? [data as Uint8Array], sent, total - sent);
@@ -672,7 +678,7 @@ export class UnixSocket implements Disposable {
     if (this.#sends.idle && !isAborted(signal)) {
       // Nothing queued before it: try at once, without a promise turn.
       sent = Math.max(0, this.#trySend(socket, views, numbers, 0, total, to));
-      if (sent >= total || (sent > 0 && this.kind !== "stream")) return sent;
+      if (sent >= total || (sent > 0 && this.#kind !== "stream")) return sent;
     }
     // The send waits: the next one must not overwrite its descriptors.
     const own = numbers === this.#fds ? numbers.slice() : numbers;
@@ -1053,17 +1059,17 @@ export class UnixSocket implements Disposable {
   /** Shows kind and descriptor. */
   toString(): string {
     return this.closed
-      ? `UnixSocket(${this.kind}, closed)`
-      : `UnixSocket(${this.kind}, fd ${this.fd})`;
+      ? `UnixSocket(${this.#kind}, closed)`
+      : `UnixSocket(${this.#kind}, fd ${this.fd})`;
   }
 
   /** Refuses, before any call, what the kernel would drop or cut. */
   #checkSize(fdCount: number, total: number): void {
-    if (this.kind === "stream") {
+    if (this.#kind === "stream") {
       if (fdCount > 0 && total === 0) throw new RangeError(NO_DATA_ON_STREAM);
     } else if (total > MAX_CALL_BYTES) {
       throw new RangeError(
-        `Cannot send a ${this.kind} message of ${total} bytes: one message holds at most ${MAX_CALL_BYTES}`,
+        `Cannot send a ${this.#kind} message of ${total} bytes: one message holds at most ${MAX_CALL_BYTES}`,
       );
     }
   }
@@ -1138,7 +1144,7 @@ export class UnixSocket implements Disposable {
       const r = this.#trySend(socket, buffers, fds, sent, total, to);
       if (r >= 0) {
         sent += r;
-        if (sent >= total || this.kind !== "stream") return sent;
+        if (sent >= total || this.#kind !== "stream") return sent;
         signal = undefined;
       } else {
         const wait = waitReady(socket, 1, signal, spins++);
@@ -1238,7 +1244,7 @@ export class UnixSocket implements Disposable {
     if (m !== undefined && m.fits(iovecs)) return m;
     const message = new Message(this.#libc, Math.max(iovecs, 16));
     // Datagrams come from anyone: have the kernel say who sent each.
-    if (this.kind === "dgram") message.receiveNames();
+    if (this.#kind === "dgram") message.receiveNames();
     return this.#receive = message;
   }
 
@@ -1253,9 +1259,9 @@ export class UnixSocket implements Disposable {
         `${action}: to must be a string (a path or "\\0name"), got ${typeof to}`,
       );
     }
-    if (this.kind !== "dgram") {
+    if (this.#kind !== "dgram") {
       throw new TypeError(
-        `${action}: to names a destination on datagram sockets only; this ${this.kind} socket sends to its connected peer`,
+        `${action}: to names a destination on datagram sockets only; this ${this.#kind} socket sends to its connected peer`,
       );
     }
     if (to === this.#toPath) return this.#toAddress;
@@ -1350,10 +1356,10 @@ export class UnixSocket implements Disposable {
     // attaches an empty credentials record to it (SO_PASSCRED); a seqpacket
     // peer may send an empty message, which then comes with credentials.
     const eof = bytes === 0 && fds.length === 0 && total > 0 &&
-      (this.kind === "stream" ||
-        (this.kind === "seqpacket" && controlLength === 0));
+      (this.#kind === "stream" ||
+        (this.#kind === "seqpacket" && controlLength === 0));
     const truncated = (flags & c.MSG_TRUNC) !== 0;
-    const result: ReceiveResult = this.kind === "dgram"
+    const result: ReceiveResult = this.#kind === "dgram"
       ? { bytes, fds, truncated, eof, from: this.#sender(message) }
       : { bytes, fds, truncated, eof };
     if (credentials !== null && !eof) result.credentials = credentials;

@@ -580,6 +580,60 @@ test("a send that waits keeps its own descriptors: later sends, and sends from i
   });
 });
 
+test("a getter defined over a socket's kind never runs inside fdpass: a send keeps its own descriptors and the listener's accept its kind", async () => {
+  await noLeak(async () => {
+    const [a, b] = socketPair("seqpacket");
+    const [r1, w1] = pipe();
+    const [r2, w2] = pipe();
+    const received: OwnedFd[] = [];
+    let reads = 0;
+    // Were fdpass to read it between its checks and its call, this getter
+    // would fill the socket's scratch descriptors with r2 and close b.
+    Object.defineProperty(a, "kind", {
+      get(): SocketKind {
+        if (reads++ === 0) {
+          try {
+            a.sendSync(new Uint8Array([2]), [r2], { to: "\0nowhere" });
+          } catch {
+            // Fails after reading r2's number, by design.
+          }
+        }
+        return "stream";
+      },
+    });
+    const name = abstractName("hostile-kind");
+    const listener = listen(name, { kind: "seqpacket" });
+    Object.defineProperty(listener, "kind", {
+      get(): SocketKind {
+        reads++;
+        return "stream";
+      },
+    });
+    const client = connect(name, { kind: "seqpacket" });
+    let accepted: UnixSocket | undefined;
+    try {
+      assert.equal(await a.send(new Uint8Array([1]), [r1]), 1);
+      assert.equal(a.sendSync(new Uint8Array([3]), [w1]), 1);
+      const into = new Uint8Array(8);
+      for (const expected of [r1, w1]) {
+        const got = b.receiveSync(into, { maxFds: 2 });
+        received.push(...got.fds);
+        assert.deepEqual(
+          got.fds.map((x) => inodeOf(x.fd)),
+          [inodeOf(expected.fd)],
+        );
+      }
+      accepted = await listener.accept();
+      assert.equal(accepted.kind, "seqpacket");
+      assert.equal(reads, 0);
+    } finally {
+      closeAll([a, b, r1, w1, r2, w2, client, ...received]);
+      accepted?.close();
+      listener.close();
+    }
+  });
+});
+
 test('receiveCredentials("no") is a TypeError and leaves credentials off', async () => {
   await noLeak(() => {
     using p = pair("dgram");
