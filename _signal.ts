@@ -11,7 +11,10 @@
 const signals = AbortSignal.prototype;
 const abortedGetter = Object.getOwnPropertyDescriptor(signals, "aborted")?.get;
 const reasonGetter = Object.getOwnPropertyDescriptor(signals, "reason")?.get;
-const { addEventListener, removeEventListener } = EventTarget.prototype;
+// Looked up through AbortSignal.prototype, not EventTarget's: Deno's own
+// versions there ref and unref an AbortSignal.timeout() timer as listeners
+// come and go, and skipping them can keep a process alive until it fires.
+const { addEventListener, removeEventListener } = signals;
 const ONCE = { once: true } as const;
 
 /**

@@ -142,6 +142,36 @@ async function exitsOnItsOwn(child: Child): Promise<void> {
   assert.equal(child.lines.at(-1), "done", child.lines.join(" | "));
 }
 
+/**
+ * Starts a child in `mode` that connects twice (data, then control) and
+ * waits in receive() on the data connection; once that wait is armed in its
+ * reactor, runs `body`. The child is killed if it is still running after.
+ */
+async function withDataAndControl(
+  runtime: "bun" | "deno",
+  mode: string,
+  body: (child: Child, data: UnixSocket, control: UnixSocket) => Promise<void>,
+): Promise<void> {
+  await noLeak(async () => {
+    const name = abstractName(`exit-${mode}`);
+    const listener = listen(name);
+    const child = start(runtime, mode, name);
+    const open: { close(): void }[] = [listener];
+    try {
+      const data = await within(listener.accept(), "accept", 60_000);
+      open.push(data);
+      const control = await within(listener.accept(), "accept", 60_000);
+      open.push(control);
+      await staysAlive(child, await pendingFd(child), EPOLLIN);
+      await body(child, data, control);
+    } finally {
+      child.kill();
+      await child.exited;
+      closeAll(...open);
+    }
+  });
+}
+
 for (const runtime of ["bun", "deno"] as const) {
   test(
     `a ${runtime} child with a receive() pending stays alive until the peer sends, then exits on its own with the socket open (from ${RUNTIME})`,
@@ -209,32 +239,39 @@ for (const runtime of ["bun", "deno"] as const) {
   test(
     `a ${runtime} child whose pending receive() is aborted exits on its own (from ${RUNTIME})`,
     LONG,
-    async () => {
-      await noLeak(async () => {
-        const name = abstractName("exit-abort");
-        const listener = listen(name);
-        const child = start(runtime, "abort", name);
-        const open: { close(): void }[] = [listener];
-        try {
-          const data = await within(listener.accept(), "accept", 60_000);
-          open.push(data);
-          const control = await within(listener.accept(), "accept", 60_000);
-          open.push(control);
-          await staysAlive(child, await pendingFd(child), EPOLLIN);
-          await control.send(encoder.encode("stop"));
-          await exitsOnItsOwn(child);
-          assert.deepEqual(child.lines.slice(1), [
-            "control stop",
-            "aborted told to stop",
-            "done",
-          ]);
-        } finally {
-          child.kill();
-          await child.exited;
-          closeAll(...open);
-        }
-      });
-    },
+    () =>
+      withDataAndControl(runtime, "abort", async (child, _data, control) => {
+        await control.send(encoder.encode("stop"));
+        await exitsOnItsOwn(child);
+        assert.deepEqual(child.lines.slice(1), [
+          "control stop",
+          "aborted told to stop",
+          "done",
+        ]);
+      }),
+  );
+
+  test(
+    `a ${runtime} child whose receive() waited with an AbortSignal.timeout() exits once it resolves, even after adding and removing its own listener (from ${RUNTIME})`,
+    LONG,
+    () =>
+      withDataAndControl(runtime, "timeout", async (child, data, control) => {
+        await control.send(encoder.encode("go"));
+        await waitFor(
+          "the child's own listener",
+          () => child.lines.includes("control go") || undefined,
+          60_000,
+        );
+        await data.send(encoder.encode("wake up"));
+        // The signal's timer has ten minutes left: only an unref'd timer
+        // lets the child exit within the minute.
+        await exitsOnItsOwn(child);
+        assert.deepEqual(child.lines.slice(1), [
+          "control go",
+          "received wake up",
+          "done",
+        ]);
+      }),
   );
 
   test(

@@ -10,6 +10,10 @@
  *            parent drains.
  * - abort:   connects twice (data, then control), waits in receive() on both;
  *            when the control message comes, aborts the data receive.
+ * - timeout: as abort, with an AbortSignal.timeout() of ten minutes; the
+ *            control message makes the child add and remove a listener of
+ *            its own on that signal, then the parent sends the data: the
+ *            timer must not keep the child alive after the receive resolved.
  * - accept:  listens on NAME, waits in accept() until the parent connects.
  *
  * Prints "pending FD" (the fd waiting in the reactor), then what happened.
@@ -82,6 +86,22 @@ async function main(): Promise<void> {
       console.log(`control ${await order}`);
       controller.abort("told to stop");
       console.log(await waiting);
+      break;
+    }
+    case "timeout": {
+      const data = connect(name);
+      const control = connect(name);
+      keep.push(data, control);
+      const signal = AbortSignal.timeout(600_000);
+      const waiting = message(data, signal);
+      const order = message(control);
+      console.log(`pending ${data.fd}`);
+      console.log(`control ${await order}`);
+      // Parked in the reactor by now, its abort listener on the signal.
+      const mine = (): void => {};
+      signal.addEventListener("abort", mine);
+      signal.removeEventListener("abort", mine);
+      console.log(`received ${await waiting}`);
       break;
     }
     case "accept": {
