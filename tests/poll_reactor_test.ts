@@ -108,18 +108,40 @@ function epollWatched(pid: number): Set<number> {
   return out;
 }
 
-/** CPU time of every thread of `pid` so far, in ns. */
-function cpuNanoseconds(pid: number): number {
-  let total = 0;
+/** CPU time of each thread of `pid` so far, in ns, keyed "tid name". */
+function threadNanoseconds(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const text = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8");
-      total += Number(text.split(" ")[0]);
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8");
+      out.set(`${tid} ${name.trim()}`, Number(text.split(" ")[0]));
     } catch {
       // The thread ended while we looked.
     }
   }
-  return total;
+  return out;
+}
+
+/**
+ * The share of one CPU that `pid` used over `seconds`, in %, and its three
+ * busiest threads (for the failure message).
+ */
+async function cpuWindow(
+  pid: number,
+  seconds: number,
+): Promise<{ percent: number; busiest: string }> {
+  const before = threadNanoseconds(pid);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const used: [string, number][] = [];
+  for (const [thread, ns] of threadNanoseconds(pid)) {
+    used.push([thread, ns - (before.get(thread) ?? 0)]);
+  }
+  const total = used.reduce((sum, [, ns]) => sum + ns, 0);
+  const busiest = used.sort((a, b) => b[1] - a[1]).slice(0, 3)
+    .map(([thread, ns]) => `${thread} ${(ns / 1e6).toFixed(2)} ms`)
+    .join(", ");
+  return { percent: total / (seconds * 1e9) * 100, busiest };
 }
 
 type Where = "poll" | "epoll";
@@ -222,23 +244,23 @@ for (const c of CASES) {
             // Idle CPU: the whole process while the receive waits, once the
             // runtime's start-up work (compilation, GC) has settled.
             await new Promise((resolve) => setTimeout(resolve, 1000));
-            const seconds = 3;
-            const window = async (): Promise<number> => {
-              const before = cpuNanoseconds(child.pid);
-              await new Promise((r) => setTimeout(r, seconds * 1000));
-              const used = cpuNanoseconds(child.pid) - before;
-              return used / (seconds * 1e9) * 100;
-            };
-            // A second window only when the first is over: a spinning
-            // reactor fails both, a passing burst of load on the VM (both
-            // children of one CI run once went over together) does not.
-            const first = await window();
-            const percent = first <= 0.2 ? first : await window();
+            // Up to five windows of 3 s, until one is at most 0.2 %: a
+            // spinning or polling reactor fails every one, while the
+            // runtime's own passing work does not (its garbage collector's
+            // threads took a Bun child over 0.2 % in one window of eight
+            // here; a CI run once saw two windows in a row over).
+            const windows: string[] = [];
+            let idle = false;
+            while (!idle && windows.length < 5) {
+              const { percent, busiest } = await cpuWindow(child.pid, 3);
+              windows.push(`${percent.toFixed(3)} % (${busiest})`);
+              idle = percent <= 0.2;
+            }
             assert.ok(
-              percent <= 0.2,
-              `the waiting child used ${first.toFixed(3)} %, then ${
-                percent.toFixed(3)
-              } % CPU`,
+              idle,
+              `the waiting child used, in windows of 3 s: ${
+                windows.join("; ")
+              }`,
             );
             // Still there (Deno re-enters poll(2) each second: look until
             // it is inside the call again).
