@@ -341,7 +341,13 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
   readonly socket: UnixSocket;
   /** The largest frame this end sends or accepts, in bytes. */
   readonly maxFrameSize: number;
+  // Private copies for the channel's own reads: the public properties are
+  // ordinary ones, and a getter defined over them would run the caller's
+  // code between checking a frame and sending it.
+  readonly #socket: UnixSocket;
+  readonly #maxFrameSize: number;
   readonly #stream: boolean;
+  readonly #seqpacket: boolean;
   // Stream reassembly: bytes received but not handed out, in
   // #buffer[#start, #end); #offset is the stream offset of #buffer[#start].
   #buffer = new Uint8Array(0);
@@ -393,19 +399,21 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
         `Cannot create channel: maxFrameSize must be an integer from 1 to ${MAX_FRAME_LIMIT}, got ${max}`,
       );
     }
-    this.socket = socket;
-    this.maxFrameSize = max;
-    this.#stream = socket.kind === "stream";
+    const kind = socket.kind;
+    this.socket = this.#socket = socket;
+    this.maxFrameSize = this.#maxFrameSize = max;
+    this.#stream = kind === "stream";
+    this.#seqpacket = kind === "seqpacket";
   }
 
   /** The kind of the socket underneath. */
   get kind(): SocketKind {
-    return this.socket.kind;
+    return this.#socket.kind;
   }
 
   /** Whether {@linkcode Channel.close} was called (or the socket closed). */
   get closed(): boolean {
-    return this.socket.closed;
+    return this.#socket.closed;
   }
 
   /**
@@ -441,12 +449,14 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     fds: readonly FdLike[] = NO_FDS,
     options: ChannelSendOptions = {},
   ): Promise<void> {
+    // The options first: once the descriptors' numbers are read, no getter
+    // of the caller's may run (it could close one and reuse its number).
+    const signal = checkSignal(options?.signal, "Cannot send a frame");
     const numbers = fdNumbers(fds);
     const data = this.#prepare(frame, numbers, new Uint8Array(HEADER_BYTES));
-    const signal = checkSignal(options?.signal, "Cannot send a frame");
     this.#sending++;
     try {
-      await this.socket.send(
+      await this.#socket.send(
         data,
         numbers,
         signal === undefined ? {} : { signal },
@@ -484,7 +494,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     const numbers = fdNumbers(fds);
     const data = this.#prepare(frame, numbers, this.#header);
     const expected = this.#stream ? HEADER_BYTES + this.#prepared : -1;
-    const sent = this.socket.sendSync(data, numbers);
+    const sent = this.#socket.sendSync(data, numbers);
     if (expected >= 0 && sent !== expected) {
       // Only a socket switched to O_NONBLOCK elsewhere stops half way.
       throw new Error(
@@ -563,7 +573,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     }
     if (!this.#stream) {
       const buffer = this.#messageBuffer();
-      return this.#messageFrame(buffer, this.socket.receiveSync(buffer));
+      return this.#messageFrame(buffer, this.#socket.receiveSync(buffer));
     }
     for (;;) {
       const frame = this.#nextFrame();
@@ -571,7 +581,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
       const target = this.#reserve();
       let result: ReceiveResult;
       try {
-        result = this.socket.receiveSync(target);
+        result = this.#socket.receiveSync(target);
       } catch (error) {
         throw this.#failOn(error);
       }
@@ -633,7 +643,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
    * ```
    */
   close(): void {
-    this.socket.close();
+    this.#socket.close();
     this.#drop();
     this.#message = undefined;
   }
@@ -667,7 +677,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
    * ```
    */
   shutdown(how: ShutdownHow = "both"): void {
-    this.socket.shutdown(how);
+    this.#socket.shutdown(how);
   }
 
   /** Closes the channel (for `using`). */
@@ -679,7 +689,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
   toString(): string {
     return this.closed
       ? `Channel(${this.kind}, closed)`
-      : `Channel(${this.kind}, fd ${this.socket.fd})`;
+      : `Channel(${this.kind}, fd ${this.#socket.fd})`;
   }
 
   /**
@@ -696,14 +706,14 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     // the socket will send.
     const length = checkedLength(frame, "Cannot send a frame");
     this.#prepared = length;
-    if (length > this.maxFrameSize) {
+    if (length > this.#maxFrameSize) {
       throw new RangeError(
-        `Cannot send a frame of ${length} bytes: maxFrameSize is ${this.maxFrameSize}`,
+        `Cannot send a frame of ${length} bytes: maxFrameSize is ${this.#maxFrameSize}`,
       );
     }
     if (!this.#stream) {
       if (
-        length === 0 && fds.length === 0 && this.kind === "seqpacket"
+        length === 0 && fds.length === 0 && this.#seqpacket
       ) {
         throw new RangeError(
           "Cannot send an empty frame without descriptors on a seqpacket socket: the peer would read it as end of stream",
@@ -722,7 +732,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     const options = signal === undefined ? {} : { signal };
     if (!this.#stream) {
       const buffer = this.#messageBuffer();
-      const result = await this.socket.receive(buffer, options);
+      const result = await this.#socket.receive(buffer, options);
       this.#checkStillOpen(result);
       return this.#messageFrame(buffer, result);
     }
@@ -732,7 +742,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
       const target = this.#reserve();
       let result: ReceiveResult;
       try {
-        result = await this.socket.receive(target, options);
+        result = await this.#socket.receive(target, options);
       } catch (error) {
         throw this.#failOn(error);
       }
@@ -747,7 +757,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
    * its descriptors have no owner but this call.
    */
   #checkStillOpen(result: ReceiveResult): void {
-    if (!this.socket.closed) return;
+    if (!this.#socket.closed) return;
     closeAll(result.fds);
     throw new ClosedError("Cannot receive a frame: the channel was closed");
   }
@@ -756,14 +766,14 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
     if (this.closed) {
       throw new ClosedError("Cannot receive a frame: the channel is closed");
     }
-    return this.#message ??= new Uint8Array(this.maxFrameSize);
+    return this.#message ??= new Uint8Array(this.#maxFrameSize);
   }
 
   #messageFrame(buffer: Uint8Array, result: ReceiveResult): Frame {
     if (result.truncated) {
       const closed = closeAll(result.fds);
       throw new FrameError(
-        `Cannot receive a frame: the message was larger than maxFrameSize (${this.maxFrameSize} bytes) and was cut; its ${
+        `Cannot receive a frame: the message was larger than maxFrameSize (${this.#maxFrameSize} bytes) and was cut; its ${
           descriptors(closed)
         } ${closed === 1 ? "was" : "were"} closed`,
         "ERR_FRAME_TOO_LARGE",
@@ -805,9 +815,9 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
         [],
       );
     }
-    if (length > this.maxFrameSize) {
+    if (length > this.#maxFrameSize) {
       this.#fail(
-        `the frame header announces ${length} bytes, more than maxFrameSize (${this.maxFrameSize})`,
+        `the frame header announces ${length} bytes, more than maxFrameSize (${this.#maxFrameSize})`,
         "ERR_FRAME_TOO_LARGE",
         [],
       );

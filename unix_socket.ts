@@ -498,7 +498,8 @@ export class UnixSocket implements Disposable {
    * @throws {TypeError} for a descriptor that is not a non-negative integer,
    * or a `to` that is not a non-empty string, holds a NUL after its first
    * character or a lone surrogate, or is given on a stream or seqpacket
-   * socket.
+   * socket; for data that a getter of the caller's (an fd's, say) detached
+   * or shrank after it was read. Nothing is sent.
    * @throws {SystemError} when the kernel refuses: `EPIPE` (peer gone),
    * `EBADF` (an fd is not open), `EAGAIN` (nonblocking and full),
    * `ECONNREFUSED` or `ENOENT` (nothing bound at `to`), `EPERM` (the socket
@@ -534,11 +535,14 @@ export class UnixSocket implements Disposable {
     let to: EncodedSockaddr | undefined;
     this.#reading++;
     try {
-      checkFds(fds ?? NO_FDS, numbers);
-      total = readData(data, buffers, action);
+      // Options, then data, then descriptors: once their numbers are read,
+      // no more of the caller's getters run (one could close a descriptor
+      // and reuse its number).
       const o = optionsOf(options, action);
       nonblocking = checkFlag(o?.nonblocking, "nonblocking", action);
       to = this.#destination(o?.to, action);
+      total = readData(data, buffers, action);
+      checkFds(fds ?? NO_FDS, numbers);
     } finally {
       this.#reading--;
     }
@@ -547,8 +551,17 @@ export class UnixSocket implements Disposable {
     const message = this.#sendMessage(
       buffers === undefined ? 1 : buffers.length,
     );
-    if (buffers === undefined) message.setIovec(data as Uint8Array, total);
-    else message.setIovecs(buffers, 0, total);
+    // The lengths are read again: a getter that ran after the data was
+    // checked (options, descriptors) may have detached or shrunk it, and the
+    // kernel must never read past what the buffer still holds.
+    const covered = buffers === undefined
+      ? message.setIovecOf(data as Uint8Array, 0, total)
+      : message.setIovecs(buffers, 0, total);
+    if (covered < Math.min(total, MAX_CALL_BYTES)) {
+      throw new TypeError(
+        `${action}: the data was detached or shrank while the arguments were read; nothing was sent`,
+      );
+    }
     if (numbers.length > 0) message.setRights(numbers);
     else message.clearControl();
     if (to === undefined) message.clearName();
@@ -568,7 +581,9 @@ export class UnixSocket implements Disposable {
           sent >= total || this.#kind !== "stream" || nonblocking || r === 0
         ) break;
         message.clearControl();
-        message.setIovecs(buffers ?? [data as Uint8Array], sent, total - sent);
+        if (buffers === undefined) {
+          message.setIovecOf(data as Uint8Array, sent, total - sent);
+        } else message.setIovecs(buffers, sent, total - sent);
       } else if (-r !== EINTR) {
         // Part of a stream message went out before the buffer filled.
         if (sent > 0 && -r === lib.platform.errno.EAGAIN) break;
@@ -663,11 +678,12 @@ export class UnixSocket implements Disposable {
     let to: EncodedSockaddr | undefined;
     this.#reading++;
     try {
-      checkFds(fds, numbers);
-      total = readData(data, buffers, action);
+      // In sendSync's order: options, data, descriptors.
       const o = optionsOf(options, action);
       signal = checkSignal(o?.signal, action);
       to = this.#destination(o?.to, action);
+      total = readData(data, buffers, action);
+      checkFds(fds, numbers);
     } finally {
       this.#reading--;
     }

@@ -634,6 +634,166 @@ test("a getter defined over a socket's kind never runs inside fdpass: a send kee
   });
 });
 
+/** A resizable buffer's length-tracking view of `size` bytes, all 0xaa. */
+function resizable(size: number): { view: Uint8Array; buffer: ArrayBuffer } {
+  const buffer = new (ArrayBuffer as unknown as new (
+    length: number,
+    options: { maxByteLength: number },
+  ) => ArrayBuffer)(size, { maxByteLength: 1 << 20 });
+  const view = new Uint8Array(buffer);
+  view.fill(0xaa);
+  return { view, buffer };
+}
+
+test("sendSync() reads its data's length again after the caller's getters ran: a buffer an fd getter shrank or detached is a TypeError and nothing is sent", async () => {
+  await noLeak(() => {
+    using p = pair("dgram");
+    const { a, b } = p;
+    const [r, w] = pipe();
+    const into = new Uint8Array(70_000);
+    const nothingQueued = (): void =>
+      assert.throws(
+        () => b.receiveSync(into, { nonblocking: true }),
+        (e: unknown) => e instanceof SystemError && e.code === "EAGAIN",
+      );
+    try {
+      // Descriptors are read last; before, the kernel read 65,536 bytes of
+      // a buffer that held 16 by then (Bun), or failed with EFAULT.
+      for (const many of [false, true]) {
+        const { view, buffer } = resizable(65_536);
+        const shrinking = {
+          get fd(): number {
+            (buffer as unknown as { resize(n: number): void }).resize(16);
+            return r.fd;
+          },
+        };
+        assert.throws(
+          () => a.sendSync(many ? [view] : view, [shrinking]),
+          (e: unknown) => e instanceof TypeError && /shrank/.test(e.message),
+        );
+        nothingQueued();
+        const gone = new Uint8Array(1000);
+        const detaching = {
+          get fd(): number {
+            structuredClone(gone.buffer, { transfer: [gone.buffer] });
+            return r.fd;
+          },
+        };
+        assert.throws(
+          () => a.sendSync(many ? [gone] : gone, [detaching]),
+          (e: unknown) => e instanceof TypeError && /detached/.test(e.message),
+        );
+        nothingQueued();
+      }
+      // Options are read first: a buffer their getter shrank is sent as it
+      // is by then.
+      const { view, buffer } = resizable(65_536);
+      const options = {
+        get nonblocking(): boolean {
+          (buffer as unknown as { resize(n: number): void }).resize(16);
+          return false;
+        },
+      };
+      assert.equal(a.sendSync(view, [], options), 16);
+      assert.equal(b.receiveSync(into).bytes, 16);
+    } finally {
+      closeAll([r, w]);
+    }
+  });
+});
+
+test("options are read before descriptors: an options getter that closes a descriptor and reuses its number makes the send a ClosedError, never a send of the new file", async () => {
+  await noLeak(async () => {
+    using p = pair("seqpacket");
+    const { a, b } = p;
+    const channel = new Channel(a);
+    const spare: OwnedFd[] = [];
+    try {
+      type Send = (fds: OwnedFd[], options: object) => unknown;
+      const sends: [string, Send][] = [
+        ["sendSync", (fds, o) => a.sendSync(new Uint8Array([1]), fds, o)],
+        ["send", (fds, o) => a.send(new Uint8Array([1]), fds, o)],
+        [
+          "Channel.send",
+          (fds, o) => channel.send(new Uint8Array([1]), fds, o),
+        ],
+      ];
+      for (const [what, send] of sends) {
+        const [r, w] = pipe();
+        spare.push(w);
+        const number = r.fd;
+        const options = {
+          get [what === "sendSync" ? "nonblocking" : "signal"](): undefined {
+            r.close();
+            // The lowest free number: r's.
+            const [r2, w2] = pipe();
+            spare.push(r2, w2);
+            assert.equal(r2.fd, number);
+            return undefined;
+          },
+        };
+        await assert.rejects(
+          async () => await send([r], options),
+          (e: unknown) => e instanceof ClosedError,
+          what,
+        );
+        assert.throws(
+          () => b.receiveSync(new Uint8Array(8), { nonblocking: true }),
+          (e: unknown) => e instanceof SystemError && e.code === "EAGAIN",
+          what,
+        );
+      }
+    } finally {
+      closeAll(spare);
+      channel.close();
+    }
+  });
+});
+
+test("a Channel reads its own copies: getters defined over maxFrameSize, socket and kind never run inside send, sendSync or receive, and a stream frame's header matches its bytes", async () => {
+  await noLeak(async () => {
+    for (const kind of ["stream", "seqpacket"] as const) {
+      const [a, b] = socketPair(kind);
+      const left = new Channel(a, { maxFrameSize: 64 });
+      const right = new Channel(b, { maxFrameSize: 64 });
+      let reads = 0;
+      const { view, buffer } = resizable(32);
+      for (const channel of [left, right]) {
+        Object.defineProperty(channel, "maxFrameSize", {
+          get(): number {
+            reads++;
+            (buffer as unknown as { resize(n: number): void }).resize(4);
+            return 1 << 30;
+          },
+        });
+        Object.defineProperty(channel, "socket", {
+          get(): UnixSocket {
+            reads++;
+            throw new Error("the public socket property was read");
+          },
+        });
+      }
+      Object.defineProperty(a, "kind", {
+        get(): SocketKind {
+          reads++;
+          return "dgram";
+        },
+      });
+      try {
+        left.sendSync(view);
+        await left.send(new Uint8Array([7, 8]));
+        const first = right.receiveSync();
+        assert.equal(first.data.length, 32, kind);
+        assert.deepEqual([...(await right.receive()).data], [7, 8], kind);
+        assert.equal(reads, 0, kind);
+      } finally {
+        left.close();
+        right.close();
+      }
+    }
+  });
+});
+
 test('receiveCredentials("no") is a TypeError and leaves credentials off', async () => {
   await noLeak(() => {
     using p = pair("dgram");
