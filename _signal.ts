@@ -4,6 +4,9 @@
  * own properties (`aborted`, `reason`, `addEventListener`) that run the
  * caller's code; fdpass always goes through the engine's own accessors and
  * methods, so no user code runs between a descriptor's check and its use.
+ * Those accessors walk the prototype chain to check the brand (Deno), so a
+ * signal is taken only with the prototype the engine gave it, and a signal
+ * checked once is known by identity afterwards (a check that runs nothing).
  *
  * @module
  */
@@ -16,6 +19,8 @@ const reasonGetter = Object.getOwnPropertyDescriptor(signals, "reason")?.get;
 // come and go, and skipping them can keep a process alive until it fires.
 const { addEventListener, removeEventListener } = signals;
 const ONCE = { once: true } as const;
+/** Signals {@linkcode checkSignal} accepted. */
+const checked = new WeakSet<AbortSignal>();
 
 /**
  * @internal `signal` after checking it really is an `AbortSignal` (its own
@@ -27,7 +32,13 @@ export function checkSignal(
   action: string,
 ): AbortSignal | undefined {
   if (signal === undefined) return undefined;
-  let real = signal instanceof AbortSignal;
+  // By identity: no getter or proxy trap runs (Channel checks a signal, then
+  // its socket checks it again after the frame's header is written).
+  if (checked.has(signal as AbortSignal)) return signal as AbortSignal;
+  // Exactly the engine's prototype: a proxy or another object in the chain
+  // would run the caller's code each time the engine checks the brand.
+  let real = signal instanceof AbortSignal &&
+    Object.getPrototypeOf(signal) === signals;
   if (real && abortedGetter !== undefined) {
     try {
       abortedGetter.call(signal);
@@ -37,9 +48,10 @@ export function checkSignal(
   }
   if (!real) {
     throw new TypeError(
-      `${action}: signal must be an AbortSignal (pass controller.signal, not the controller)`,
+      `${action}: signal must be an AbortSignal (pass controller.signal, not the controller) with its own prototype`,
     );
   }
+  checked.add(signal as AbortSignal);
   return signal as AbortSignal;
 }
 

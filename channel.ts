@@ -229,6 +229,7 @@ interface Batch {
 }
 
 const NO_FDS: readonly FdLike[] = [];
+const NO_NUMBERS: readonly number[] = [];
 
 function closeAll(fds: readonly OwnedFd[]): number {
   let closed = 0;
@@ -248,7 +249,7 @@ function closeAll(fds: readonly OwnedFd[]): number {
  * The descriptors of `fds` as numbers, each item (and its `fd` getter) read
  * exactly once; the socket checks the numbers.
  */
-function fdNumbers(fds: readonly FdLike[]): readonly FdLike[] {
+function fdNumbers(fds: readonly FdLike[]): readonly number[] {
   if (!Array.isArray(fds)) {
     throw new TypeError("Cannot send a frame: fds must be an array");
   }
@@ -258,13 +259,24 @@ function fdNumbers(fds: readonly FdLike[]): readonly FdLike[] {
       `Cannot send ${n} file descriptors with one frame: at most ${SCM_MAX_FD}`,
     );
   }
-  if (n === 0) return NO_FDS;
-  const out: FdLike[] = [];
+  if (n === 0) return NO_NUMBERS;
+  const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const item = fds[i];
-    out.push(
-      typeof item === "object" && item !== null ? item.fd : item as FdLike,
-    );
+    const fd = typeof item === "object" && item !== null ? item.fd : item;
+    // Numbers only past this point: an object here would have its getters
+    // run inside the socket's send, after the frame's header is written.
+    if (
+      !Number.isInteger(fd) || (fd as number) < 0 ||
+      (fd as number) > 0x7fff_ffff
+    ) {
+      throw new TypeError(
+        `Cannot send file descriptor ${
+          String(fd)
+        } with a frame: expected a non-negative integer or an object with an fd (OwnedFd, UnixSocket)`,
+      );
+    }
+    out.push(fd as number);
   }
   return out;
 }

@@ -418,11 +418,12 @@ export class OwnedFd implements Disposable {
   async write(data: Uint8Array, options?: IoOptions): Promise<number> {
     const total = checkedLength(data, "Cannot write");
     const signal = signalOf(options, "Cannot write");
+    const aborted = isAborted(signal); // before the descriptor is checked
     const fd = this.#checkOpen("write");
     let written = 0;
     if (
       total > 0 && (this.#writes === undefined || this.#writes.idle) &&
-      !isAborted(signal)
+      !aborted
     ) {
       // Nothing queued before it: try at once, without a queue or a turn.
       const r = this.#tryWrite(fd, data, 0, total);

@@ -688,10 +688,13 @@ export class UnixSocket implements Disposable {
       this.#reading--;
     }
     this.#checkSize(numbers.length, total);
+    // Before the socket is checked, as all user input: the engine's brand
+    // check of a signal is the last thing that could run foreign code.
+    const aborted = isAborted(signal);
     const socket = this.#checkOpen("send");
     const views = buffers ?? data as Uint8Array;
     let sent = 0;
-    if (this.#sends.idle && !isAborted(signal)) {
+    if (this.#sends.idle && !aborted) {
       // Nothing queued before it: try at once, without a promise turn.
       sent = Math.max(0, this.#trySend(socket, views, numbers, 0, total, to));
       if (sent >= total || (sent > 0 && this.#kind !== "stream")) return sent;
@@ -737,9 +740,10 @@ export class UnixSocket implements Disposable {
     const signal = checkSignal(o?.signal, action);
     const buffers = Array.isArray(buffer) ? [] as Uint8Array[] : undefined;
     const total = readData(buffer, buffers, action);
+    const aborted = isAborted(signal); // before the socket is checked (send())
     const socket = this.#checkOpen("receive");
     const views = buffers ?? buffer as Uint8Array;
-    if (this.#receives.idle && !isAborted(signal)) {
+    if (this.#receives.idle && !aborted) {
       // Nothing queued before it: try at once. If the last receive had to
       // wait, the peer is likely runnable on this CPU and about to answer:
       // let it run first rather than fail a recvmsg.

@@ -794,6 +794,99 @@ test("a Channel reads its own copies: getters defined over maxFrameSize, socket 
   });
 });
 
+test("a real AbortSignal given another prototype is a TypeError before anything happens, in every call that takes a signal", async () => {
+  await noLeak(async () => {
+    const [a, b] = socketPair("stream");
+    const [r, w] = pipe();
+    const channel = new Channel(a);
+    let traps = 0;
+    const proxied = new AbortController().signal;
+    // Deno's brand check walks the chain: this trap would run inside fdpass
+    // each time it read the signal.
+    Object.setPrototypeOf(
+      proxied,
+      new Proxy({}, {
+        getPrototypeOf(): object {
+          traps++;
+          return AbortSignal.prototype;
+        },
+      }),
+    );
+    const between = new AbortController().signal;
+    Object.setPrototypeOf(between, Object.create(AbortSignal.prototype));
+    try {
+      for (const signal of [proxied, between]) {
+        const calls: [string, () => Promise<unknown>][] = [
+          [
+            "Channel.send",
+            () => channel.send(new Uint8Array([1]), [r], { signal }),
+          ],
+          ["send", () => a.send(new Uint8Array([1]), [r], { signal })],
+          ["receive", () => a.receive(new Uint8Array(1), { signal })],
+          ["OwnedFd.write", () => w.write(new Uint8Array([1]), { signal })],
+          ["OwnedFd.read", () => r.read(new Uint8Array(1), { signal })],
+        ];
+        for (const [what, call] of calls) {
+          await assert.rejects(
+            call,
+            (e: unknown) =>
+              e instanceof TypeError && /own prototype/.test(e.message),
+            what,
+          );
+        }
+      }
+      assert.throws(
+        () => b.receiveSync(new Uint8Array(8), { nonblocking: true }),
+        (e: unknown) => e instanceof SystemError && e.code === "EAGAIN",
+      );
+      // A signal checked once (by the Channel) is known by identity when
+      // its socket sees it: the frame goes out whole.
+      const signal = new AbortController().signal;
+      await channel.send(new Uint8Array([5, 6, 7]), [], { signal });
+      const right = new Channel(b);
+      assert.deepEqual([...(await right.receive({ signal })).data], [5, 6, 7]);
+      right.close();
+    } finally {
+      closeAll([r, w]);
+      channel.close();
+      b.close();
+    }
+    assert.ok(traps <= 20, `${traps}`); // only while checking, a few each
+  });
+});
+
+test("a Channel sends numbers only: an object whose fd is not a number is a TypeError before anything is sent, and its getters never run", async () => {
+  await noLeak(() => {
+    const [a, b] = socketPair("stream");
+    const left = new Channel(a);
+    let ran = 0;
+    const nested = {
+      fd: {
+        get fd(): number {
+          ran++;
+          return 0;
+        },
+      },
+    };
+    try {
+      for (const fd of [nested, { fd: "3" }, { fd: -1 }, 1.5]) {
+        assert.throws(
+          () => left.sendSync(new Uint8Array([1]), [fd as unknown as number]),
+          TypeError,
+        );
+      }
+      assert.equal(ran, 0);
+      assert.throws(
+        () => b.receiveSync(new Uint8Array(8), { nonblocking: true }),
+        (e: unknown) => e instanceof SystemError && e.code === "EAGAIN",
+      );
+    } finally {
+      left.close();
+      b.close();
+    }
+  });
+});
+
 test('receiveCredentials("no") is a TypeError and leaves credentials off', async () => {
   await noLeak(() => {
     using p = pair("dgram");
