@@ -32,11 +32,16 @@ export function checkSignal(
   action: string,
 ): AbortSignal | undefined {
   if (signal === undefined) return undefined;
-  // By identity: no getter or proxy trap runs (Channel checks a signal, then
-  // its socket checks it again after the frame's header is written).
-  if (checked.has(signal as AbortSignal)) return signal as AbortSignal;
   // Exactly the engine's prototype: a proxy or another object in the chain
   // would run the caller's code each time the engine checks the brand.
+  // A signal seen before is known by identity, and reading its prototype
+  // slot runs nothing either (Channel checks a signal, then its socket
+  // checks it again after the frame's header is written); one whose
+  // prototype was changed since fails here, not inside the engine later.
+  if (checked.has(signal as AbortSignal)) {
+    if (Object.getPrototypeOf(signal) === signals) return signal as AbortSignal;
+    throw notASignal(action);
+  }
   let real = signal instanceof AbortSignal &&
     Object.getPrototypeOf(signal) === signals;
   if (real && abortedGetter !== undefined) {
@@ -46,13 +51,15 @@ export function checkSignal(
       real = false;
     }
   }
-  if (!real) {
-    throw new TypeError(
-      `${action}: signal must be an AbortSignal (pass controller.signal, not the controller) with its own prototype`,
-    );
-  }
+  if (!real) throw notASignal(action);
   checked.add(signal as AbortSignal);
   return signal as AbortSignal;
+}
+
+function notASignal(action: string): TypeError {
+  return new TypeError(
+    `${action}: signal must be an AbortSignal (pass controller.signal, not the controller) with its own prototype`,
+  );
 }
 
 /** @internal Whether a checked `signal` has aborted (never a user getter). */

@@ -794,7 +794,7 @@ test("a Channel reads its own copies: getters defined over maxFrameSize, socket 
   });
 });
 
-test("a real AbortSignal given another prototype is a TypeError before anything happens, in every call that takes a signal", async () => {
+test("a real AbortSignal given another prototype, before its first use or after, is a TypeError before anything happens, in sends, receives, reads, writes and accepts", async () => {
   await noLeak(async () => {
     const [a, b] = socketPair("stream");
     const [r, w] = pipe();
@@ -814,8 +814,14 @@ test("a real AbortSignal given another prototype is a TypeError before anything 
     );
     const between = new AbortController().signal;
     Object.setPrototypeOf(between, Object.create(AbortSignal.prototype));
+    // Accepted once, then given a proxy: known by identity, still refused.
+    const swapped = new AbortController().signal;
+    await channel.send(new Uint8Array([9]), [], { signal: swapped });
+    assert.equal(b.receiveSync(new Uint8Array(16)).bytes, 9); // header + 1
+    Object.setPrototypeOf(swapped, Object.getPrototypeOf(proxied));
+    const listener = listen(abstractName("hostile-signal-prototype"));
     try {
-      for (const signal of [proxied, between]) {
+      for (const signal of [proxied, between, swapped]) {
         const calls: [string, () => Promise<unknown>][] = [
           [
             "Channel.send",
@@ -825,6 +831,7 @@ test("a real AbortSignal given another prototype is a TypeError before anything 
           ["receive", () => a.receive(new Uint8Array(1), { signal })],
           ["OwnedFd.write", () => w.write(new Uint8Array([1]), { signal })],
           ["OwnedFd.read", () => r.read(new Uint8Array(1), { signal })],
+          ["UnixListener.accept", () => listener.accept({ signal })],
         ];
         for (const [what, call] of calls) {
           await assert.rejects(
@@ -850,8 +857,9 @@ test("a real AbortSignal given another prototype is a TypeError before anything 
       closeAll([r, w]);
       channel.close();
       b.close();
+      listener.close();
     }
-    assert.ok(traps <= 20, `${traps}`); // only while checking, a few each
+    assert.ok(traps <= 40, `${traps}`); // only while checking, a few each
   });
 });
 
