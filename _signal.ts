@@ -62,17 +62,39 @@ function notASignal(action: string): TypeError {
   );
 }
 
+// A signal whose prototype was changed after its check (while a call
+// waited) can fail the engine's brand check (Deno's walks the chain): it
+// then counts as aborted, with a TypeError as its reason, so the call
+// rejects instead of an error escaping from the reactor and the call
+// hanging.
+
 /** @internal Whether a checked `signal` has aborted (never a user getter). */
 export function isAborted(signal: AbortSignal | undefined): boolean {
   if (signal === undefined) return false;
-  return (abortedGetter === undefined
-    ? signal.aborted
-    : abortedGetter.call(signal)) === true;
+  try {
+    return (abortedGetter === undefined
+      ? signal.aborted
+      : abortedGetter.call(signal)) === true;
+  } catch {
+    return true;
+  }
 }
 
 /** @internal The reason a checked `signal` aborted with. */
 export function abortReason(signal: AbortSignal): unknown {
-  return reasonGetter === undefined ? signal.reason : reasonGetter.call(signal);
+  try {
+    return reasonGetter === undefined
+      ? signal.reason
+      : reasonGetter.call(signal);
+  } catch {
+    return changed();
+  }
+}
+
+function changed(): TypeError {
+  return new TypeError(
+    "fdpass: the signal's prototype was changed while a call used it; the call is cancelled",
+  );
 }
 
 /** @internal Throws the reason if a checked `signal` has aborted. */
@@ -80,12 +102,23 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (isAborted(signal)) throw abortReason(signal!);
 }
 
-/** @internal Calls `listener` once when a checked `signal` aborts. */
+/**
+ * @internal Calls `listener` once when a checked `signal` aborts (in a
+ * microtask if the engine no longer takes the signal).
+ */
 export function onAbort(signal: AbortSignal, listener: () => void): void {
-  addEventListener.call(signal, "abort", listener, ONCE);
+  try {
+    addEventListener.call(signal, "abort", listener, ONCE);
+  } catch {
+    queueMicrotask(listener);
+  }
 }
 
 /** @internal Undoes {@linkcode onAbort}. */
 export function offAbort(signal: AbortSignal, listener: () => void): void {
-  removeEventListener.call(signal, "abort", listener);
+  try {
+    removeEventListener.call(signal, "abort", listener);
+  } catch {
+    // Nothing was added, or the engine no longer takes the signal.
+  }
 }

@@ -863,6 +863,61 @@ test("a real AbortSignal given another prototype, before its first use or after,
   });
 });
 
+test("a signal whose prototype is changed while its calls wait never breaks them: abort or close() still settles a waiting and a queued receive", async () => {
+  await noLeak(async () => {
+    for (const end of ["abort", "close"] as const) {
+      const [a, b] = socketPair("seqpacket");
+      try {
+        const controller = new AbortController();
+        const { signal } = controller;
+        const waiting = b.receive(new Uint8Array(8), { signal });
+        const queued = b.receive(new Uint8Array(8), { signal });
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        // Deno's brand checks now refuse the signal (its own abort() too):
+        // before, removing fdpass's listener threw out of close().
+        Object.setPrototypeOf(signal, {});
+        const reason = new Error("stop");
+        let aborted = false;
+        if (end === "abort") {
+          try {
+            controller.abort(reason);
+            aborted = true;
+          } catch {
+            // Deno: the runtime itself cannot abort it any more.
+          }
+        }
+        if (!aborted) b.close();
+        for (
+          const [what, pending] of [["waiting", waiting], [
+            "queued",
+            queued,
+          ]] as const
+        ) {
+          const outcome = await Promise.race([
+            pending.then(() => "resolved", (error: unknown) => error),
+            new Promise((resolve) => setTimeout(() => resolve("hung"), 10_000)),
+          ]);
+          assert.ok(
+            aborted
+              ? outcome === reason ||
+                (outcome instanceof TypeError &&
+                  /prototype/.test(outcome.message))
+              : outcome instanceof ClosedError,
+            `${end}, ${what}: ${String(outcome)}`,
+          );
+        }
+        if (aborted) {
+          a.sendSync(new Uint8Array([4]));
+          assert.equal((await b.receive(new Uint8Array(8))).bytes, 1);
+        }
+      } finally {
+        a.close();
+        b.close();
+      }
+    }
+  });
+});
+
 test("a Channel sends numbers only: an object whose fd is not a number is a TypeError before anything is sent, and its getters never run", async () => {
   await noLeak(() => {
     const [a, b] = socketPair("stream");
