@@ -44,6 +44,9 @@ export class OperationQueue {
       if (signal !== undefined) onAbort(signal, abort);
       const tail = this.#tail.then(async () => {
         if (signal !== undefined) offAbort(signal, abort);
+        // An abort its listener could not report (a signal the engine no
+        // longer takes) is seen here, before the operation starts.
+        if (!cancelled && isAborted(signal)) abort();
         if (cancelled) return;
         try {
           resolve(await operation());

@@ -63,37 +63,51 @@ function notASignal(action: string): TypeError {
 }
 
 // A signal whose prototype was changed after its check (while a call
-// waited) can fail the engine's brand check (Deno's walks the chain): it
-// then counts as aborted, with a TypeError as its reason, so the call
-// rejects instead of an error escaping from the reactor and the call
-// hanging.
+// waited) is never handed to the engine again: its accessors would walk the
+// new chain (Deno's brand check), running the caller's traps inside fdpass,
+// or fail. Such a signal, and one the engine refused for any other reason,
+// counts as aborted with a TypeError as its reason, and isAborted and
+// abortReason always agree on it, so a call rejects with that TypeError
+// instead of hanging or rejecting with a never-aborted signal's `undefined`.
+
+/** Signals the engine refused once: aborted for good, with {@linkcode changed}. */
+const refused = new WeakSet<AbortSignal>();
+
+/** Whether the engine's accessors may be used on a checked `signal` (runs nothing). */
+function usable(signal: AbortSignal): boolean {
+  return !refused.has(signal) && Object.getPrototypeOf(signal) === signals;
+}
 
 /** @internal Whether a checked `signal` has aborted (never a user getter). */
 export function isAborted(signal: AbortSignal | undefined): boolean {
   if (signal === undefined) return false;
+  if (!usable(signal)) return true;
   try {
     return (abortedGetter === undefined
       ? signal.aborted
       : abortedGetter.call(signal)) === true;
   } catch {
+    refused.add(signal);
     return true;
   }
 }
 
 /** @internal The reason a checked `signal` aborted with. */
 export function abortReason(signal: AbortSignal): unknown {
+  if (!usable(signal)) return changed();
   try {
     return reasonGetter === undefined
       ? signal.reason
       : reasonGetter.call(signal);
   } catch {
+    refused.add(signal);
     return changed();
   }
 }
 
 function changed(): TypeError {
   return new TypeError(
-    "fdpass: the signal's prototype was changed while a call used it; the call is cancelled",
+    "fdpass: the signal's prototype was changed while a call used it (or the engine refused the signal); the call is cancelled",
   );
 }
 
@@ -104,21 +118,29 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 
 /**
  * @internal Calls `listener` once when a checked `signal` aborts (in a
- * microtask if the engine no longer takes the signal).
+ * microtask if fdpass or the engine no longer takes the signal).
  */
 export function onAbort(signal: AbortSignal, listener: () => void): void {
-  try {
-    addEventListener.call(signal, "abort", listener, ONCE);
-  } catch {
-    queueMicrotask(listener);
+  if (usable(signal)) {
+    try {
+      addEventListener.call(signal, "abort", listener, ONCE);
+      return;
+    } catch {
+      refused.add(signal);
+    }
   }
+  queueMicrotask(listener);
 }
 
-/** @internal Undoes {@linkcode onAbort}. */
+/**
+ * @internal Undoes {@linkcode onAbort}. On a signal fdpass no longer takes
+ * the listener stays, and fires at most once, after its call settled.
+ */
 export function offAbort(signal: AbortSignal, listener: () => void): void {
+  if (!usable(signal)) return;
   try {
     removeEventListener.call(signal, "abort", listener);
   } catch {
-    // Nothing was added, or the engine no longer takes the signal.
+    // The listener stays; it ignores an abort after its call settled.
   }
 }

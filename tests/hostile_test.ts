@@ -863,7 +863,7 @@ test("a real AbortSignal given another prototype, before its first use or after,
   });
 });
 
-test("a signal whose prototype is changed while its calls wait never breaks them: abort or close() still settles a waiting and a queued receive", async () => {
+test("a signal whose prototype is changed while its calls wait never breaks them: abort or close() still settles a waiting and a queued receive, with fdpass's TypeError or ClosedError", async () => {
   await noLeak(async () => {
     for (const end of ["abort", "close"] as const) {
       const [a, b] = socketPair("seqpacket");
@@ -897,12 +897,14 @@ test("a signal whose prototype is changed while its calls wait never breaks them
             pending.then(() => "resolved", (error: unknown) => error),
             new Promise((resolve) => setTimeout(() => resolve("hung"), 10_000)),
           ]);
+          // fdpass no longer hands such a signal to the engine: it counts as
+          // aborted with a TypeError, seen by the abort listener (Bun) or as
+          // a queued call reaches its turn; close() ends the waiting one.
           assert.ok(
-            aborted
-              ? outcome === reason ||
-                (outcome instanceof TypeError &&
-                  /prototype/.test(outcome.message))
-              : outcome instanceof ClosedError,
+            !aborted && what === "waiting"
+              ? outcome instanceof ClosedError
+              : outcome instanceof TypeError &&
+                /prototype/.test(outcome.message),
             `${end}, ${what}: ${String(outcome)}`,
           );
         }
@@ -914,6 +916,45 @@ test("a signal whose prototype is changed while its calls wait never breaks them
         a.close();
         b.close();
       }
+    }
+  });
+});
+
+test("a signal given a Proxy prototype while a call is queued: fdpass runs none of its traps, and the call rejects with fdpass's TypeError, never a message or another value", async () => {
+  await noLeak(async () => {
+    const [a, b] = socketPair("seqpacket");
+    try {
+      const { signal } = new AbortController();
+      const first = b.receive(new Uint8Array(8));
+      const queued = b.receive(new Uint8Array(8), { signal });
+      let traps = 0;
+      // Deno's brand check walks the chain: this proxy passes it by naming
+      // AbortSignal.prototype, except once, when it throws. Before, the
+      // engine ran it inside fdpass: the queued receive took a message (it
+      // still read as a working signal), or rejected with `undefined`.
+      const proxy = new Proxy(AbortSignal.prototype, {
+        getPrototypeOf(): object {
+          if (++traps === 1) throw new Error("refused once");
+          return AbortSignal.prototype;
+        },
+      });
+      Object.setPrototypeOf(signal, proxy);
+      a.sendSync(new Uint8Array([1]));
+      a.sendSync(new Uint8Array([2]));
+      assert.equal((await first).bytes, 1);
+      const outcome = await queued.then(() => "resolved", (e: unknown) => e);
+      assert.ok(
+        outcome instanceof TypeError && /prototype/.test(outcome.message),
+        String(outcome),
+      );
+      assert.equal(traps, 0);
+      // The socket goes on: the second message is still there.
+      const buffer = new Uint8Array(8);
+      const next = await b.receive(buffer);
+      assert.deepEqual([next.bytes, buffer[0]], [1, 2]);
+    } finally {
+      a.close();
+      b.close();
     }
   });
 });
