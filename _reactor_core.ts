@@ -200,13 +200,22 @@ export abstract class ReactorCore {
     if (reg.waiters[0] !== undefined || reg.waiters[1] !== undefined) {
       this.arm(reg);
     }
-    if (read !== undefined) {
-      this.#settled(read);
-      read.resolve();
-    }
-    if (write !== undefined) {
-      this.#settled(write);
-      write.resolve();
+    if (read !== undefined) this.#wake(read);
+    if (write !== undefined) this.#wake(write);
+  }
+
+  /**
+   * Settles a ready waiter. A signal that aborted has removed its waiter
+   * already; one fdpass no longer reads (its prototype was changed) counts
+   * as aborted here, where its listener could not report it.
+   */
+  #wake(waiter: Waiter): void {
+    this.#settled(waiter);
+    const signal = waiter.signal;
+    if (signal !== undefined && isAborted(signal)) {
+      waiter.reject(abortReason(signal));
+    } else {
+      waiter.resolve();
     }
   }
 

@@ -37,10 +37,11 @@ export function checkSignal(
   // A signal seen before is known by identity, and reading its prototype
   // slot runs nothing either (Channel checks a signal, then its socket
   // checks it again after the frame's header is written); one whose
-  // prototype was changed since fails here, not inside the engine later.
+  // prototype was changed since is refused here with fdpass's TypeError,
+  // not inside the engine later.
   if (checked.has(signal as AbortSignal)) {
-    if (Object.getPrototypeOf(signal) === signals) return signal as AbortSignal;
-    throw notASignal(action);
+    if (usable(signal as AbortSignal)) return signal as AbortSignal;
+    throw changed();
   }
   let real = signal instanceof AbortSignal &&
     Object.getPrototypeOf(signal) === signals;
@@ -73,9 +74,22 @@ function notASignal(action: string): TypeError {
 /** Signals the engine refused once: aborted for good, with {@linkcode changed}. */
 const refused = new WeakSet<AbortSignal>();
 
-/** Whether the engine's accessors may be used on a checked `signal` (runs nothing). */
+/**
+ * Whether the engine's accessors may be used on a checked `signal`. Reading
+ * a real signal's prototype slot runs nothing; on a `Proxy` around one
+ * (which Deno's brand check accepts) it runs a trap, which may throw. A
+ * signal found changed once stays refused, so putting its prototype back
+ * cannot make two reads disagree.
+ */
 function usable(signal: AbortSignal): boolean {
-  return !refused.has(signal) && Object.getPrototypeOf(signal) === signals;
+  if (refused.has(signal)) return false;
+  try {
+    if (Object.getPrototypeOf(signal) === signals) return true;
+  } catch {
+    // A trap threw: refused as well.
+  }
+  refused.add(signal);
+  return false;
 }
 
 /** @internal Whether a checked `signal` has aborted (never a user getter). */

@@ -14,6 +14,7 @@
 import {
   abortReason,
   checkSignal,
+  isAborted,
   offAbort,
   onAbort,
   throwIfAborted,
@@ -292,7 +293,10 @@ function waitTurn(
     onAbort(signal, abort);
     void previous.then(() => {
       offAbort(signal, abort);
-      resolve();
+      // An abort the listener could not report (a signal whose prototype
+      // was changed) is seen at the turn.
+      if (isAborted(signal)) abort();
+      else resolve();
     });
   });
 }

@@ -837,7 +837,8 @@ test("a real AbortSignal given another prototype, before its first use or after,
           await assert.rejects(
             call,
             (e: unknown) =>
-              e instanceof TypeError && /own prototype/.test(e.message),
+              e instanceof TypeError &&
+              /own prototype|prototype was changed/.test(e.message),
             what,
           );
         }
@@ -965,6 +966,100 @@ test("a signal given a Proxy prototype while a call is queued: fdpass runs none 
     } finally {
       a.close();
       b.close();
+    }
+  });
+});
+
+test("once its signal's prototype is changed, a call parked in the reactor and a queued Channel receive whose frame is buffered reject with fdpass's TypeError, and never take the message", async () => {
+  await noLeak(async () => {
+    const changed = (outcome: unknown) =>
+      outcome instanceof TypeError && /prototype/.test(outcome.message);
+    const settled = (pending: Promise<unknown>) =>
+      pending.then(() => "resolved", (error: unknown) => error);
+    {
+      const [a, b] = socketPair("seqpacket");
+      try {
+        const { signal } = new AbortController();
+        const parked = settled(b.receive(new Uint8Array(8), { signal }));
+        // Long enough to park on x86_64; still spinning under qemu, which
+        // must end the same way.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        Object.setPrototypeOf(signal, {});
+        a.sendSync(new Uint8Array([1]));
+        const outcome = await parked;
+        assert.ok(changed(outcome), `parked: ${String(outcome)}`);
+        const buffer = new Uint8Array(8);
+        assert.equal((await b.receive(buffer)).bytes, 1);
+        assert.equal(buffer[0], 1);
+      } finally {
+        a.close();
+        b.close();
+      }
+    }
+    {
+      const [a, b] = socketPair("stream");
+      const left = new Channel(a);
+      const right = new Channel(b);
+      try {
+        const { signal } = new AbortController();
+        const first = right.receive();
+        const queued = settled(right.receive({ signal }));
+        Object.setPrototypeOf(signal, {});
+        // Both frames arrive together: the first receive buffers the second.
+        left.sendSync(new Uint8Array([1]));
+        left.sendSync(new Uint8Array([2, 3]));
+        assert.deepEqual([...(await first).data], [1]);
+        const outcome = await queued;
+        assert.ok(changed(outcome), `queued: ${String(outcome)}`);
+        assert.deepEqual([...(await right.receive()).data], [2, 3]);
+      } finally {
+        left.close();
+        right.close();
+      }
+    }
+  });
+});
+
+test("a Proxy around a real signal whose trap throws once its call waits: the call rejects with fdpass's TypeError, and the reactor goes on serving other sockets (Bun refuses the proxy up front)", async () => {
+  await noLeak(async () => {
+    const controller = new AbortController();
+    let throwing = false;
+    const signal = new Proxy(controller.signal, {
+      getPrototypeOf(target): object | null {
+        if (throwing) throw new Error("trap threw");
+        return Reflect.getPrototypeOf(target);
+      },
+    });
+    const [a, b] = socketPair("seqpacket");
+    const [x, y] = socketPair("seqpacket");
+    try {
+      let pending: Promise<unknown>;
+      try {
+        pending = b.receive(new Uint8Array(8), { signal });
+      } catch (error) {
+        pending = Promise.reject(error);
+      }
+      const outcome = pending.then(() => "resolved", (error: unknown) => error);
+      const other = y.receive(new Uint8Array(8)); // no signal
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      throwing = true;
+      a.sendSync(new Uint8Array([1]));
+      const got = await outcome;
+      assert.ok(
+        got instanceof TypeError && /prototype/.test(got.message),
+        String(got),
+      );
+      x.sendSync(new Uint8Array([2]));
+      assert.equal((await other).bytes, 1);
+      const later = y.receive(new Uint8Array(8));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      x.sendSync(new Uint8Array([3]));
+      assert.equal((await later).bytes, 1);
+      // The message the refused call never took is still there.
+      assert.equal(b.receiveSync(new Uint8Array(8)).bytes, 1);
+    } finally {
+      throwing = false;
+      closeAll([a, b, x, y]);
     }
   });
 });
