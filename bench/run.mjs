@@ -128,6 +128,10 @@ const BASE = QUICK
     pairedWarmup: 5000,
     pairedBlock: 1000,
     pairedBlocks: 5,
+    syncPairedWarmup: 5000,
+    syncPairedBlock: 5000,
+    syncPairedBlocks: 5,
+    syncPairedBlock253: 200,
     timeoutMs: 30000,
   }
   : {
@@ -150,6 +154,10 @@ const BASE = QUICK
     pairedWarmup: 40000,
     pairedBlock: 5000,
     pairedBlocks: 15,
+    syncPairedWarmup: 50000,
+    syncPairedBlock: 20000,
+    syncPairedBlocks: 15,
+    syncPairedBlock253: 1000,
     timeoutMs: 60000,
   };
 // Round trips before the timed ones (--pp-warmup): V8 keeps fdpass's async
@@ -487,6 +495,88 @@ async function runSync(rows) {
       });
     }
   }
+  await runSyncPaired(rows);
+}
+
+// The sync cases with fdpass and its floor in one process (see
+// bench/fdpass/sync_paired.ts): each block's fdpass time divided by the
+// floor's block run next to it, as the paired ping-pong does, so the ratio
+// the targets bound does not carry the drift between separate processes.
+// One paired script's process per runtime: `args` is the script and its
+// arguments (Deno gets --allow-ffi, and --allow-read for /dev/null).
+function pairedClients(args) {
+  return [
+    {
+      runtime: "Bun",
+      cmd: BUN,
+      args,
+      skip: fdpassMissing ?? missing(BUN, "bun"),
+    },
+    {
+      runtime: "Deno",
+      cmd: DENO,
+      args: ["run", "--allow-ffi", "--allow-read", ...args],
+      skip: fdpassMissing ?? missing(DENO, "deno"),
+    },
+  ];
+}
+
+async function runSyncPaired(rows) {
+  const script = join(BENCH, "fdpass", "sync_paired.ts");
+  const n = [
+    CONFIG.syncPairedWarmup,
+    CONFIG.syncPairedBlock,
+    CONFIG.syncPairedBlocks,
+    CONFIG.syncPairedBlock253,
+  ].map(String);
+  for (const client of pairedClients([script, ...n])) {
+    let out = null;
+    let error = null;
+    if (!client.skip) {
+      const t0 = Date.now();
+      const r = await run(client.cmd, client.args);
+      if (r.code !== 0 || r.timedOut) error = describeFailure(r);
+      else {
+        try {
+          out = lastJsonLine(r.stdout);
+        } catch (e) {
+          error = String(e);
+        }
+      }
+      log(
+        `  sync paired ${client.runtime}: ${
+          error ?? `${CONFIG.syncPairedBlocks} blocks`
+        } ${Date.now() - t0} ms`,
+      );
+    }
+    for (const c of SYNC_CASES) {
+      const pair = out?.[c.key];
+      for (const key of ["floor", "fdpass"]) {
+        const ns = pair?.[key] ?? [];
+        const ratios = key === "floor" || pair === undefined
+          ? null
+          : ns.map((x, i) => x / pair.floor[i]);
+        rows.push({
+          group: "sync",
+          case: `${c.label}, paired`,
+          unit: "ns/pair",
+          impl: key === "floor"
+            ? `raw FFI ${client.runtime} (floor)`
+            : `fdpass ${client.runtime}`,
+          baseline: false,
+          median: ns.length ? median(ns) : null,
+          p99: null,
+          reps: ns,
+          // The median of the per-block ratios, not the ratio of medians.
+          pairedRatio: ratios === null ? null : median(ratios),
+          pairedRatios: ratios,
+          skipped: client.skip ??
+            (ns.length ? null : `error (${error ?? "no data"})`),
+          errors: error === null ? [] : [error],
+        });
+      }
+    }
+  }
 }
 
 // Starts the echo server and waits for its "ready" line.
@@ -648,21 +738,7 @@ async function runPaired(rows, dir) {
   const script = join(BENCH, "fdpass", "pingpong_paired.ts");
   const n = [CONFIG.pairedWarmup, CONFIG.pairedBlock, CONFIG.pairedBlocks]
     .map(String);
-  const clients = [
-    {
-      runtime: "Bun",
-      cmd: BUN,
-      args: [script, ...paths, ...n],
-      skip: fdpassMissing ?? missing(BUN, "bun"),
-    },
-    {
-      runtime: "Deno",
-      cmd: DENO,
-      args: ["run", "--allow-ffi", "--allow-read", script, ...paths, ...n],
-      skip: fdpassMissing ?? missing(DENO, "deno"),
-    },
-  ];
-  for (const client of clients) {
+  for (const client of pairedClients([script, ...paths, ...n])) {
     const names = {
       floor: `raw FFI ${client.runtime} nonblocking (floor)`,
       await: `raw FFI ${client.runtime} + await (await floor)`,

@@ -140,3 +140,42 @@ export function rawPingPong(
     }
   };
 }
+
+/**
+ * The floor's sync loop on a connected stream pair `tx` → `rx`: each pair
+ * sends `size` bytes with `count` copies of `devnull`, then receives (in a
+ * blocking `recvmsg`) until the bytes are back, closing the fds that came.
+ * The returned function runs `pairs` pairs.
+ */
+export function rawSyncLoop(
+  tx: number,
+  rx: number,
+  devnull: number,
+  size: number,
+  count: number,
+): (pairs: number) => void {
+  const out = message(new Uint8Array(size).fill(0x78), count);
+  const into = message(new Uint8Array(size), count);
+  if (count > 0) rights(out, devnull, count);
+  return (pairs) => {
+    for (let i = 0; i < pairs; i++) {
+      s.sendmsg(tx, out.bytes, MSG_NOSIGNAL);
+      let got = 0;
+      while (got < size) {
+        into.words[5] = BigInt(into.controlBytes);
+        got += Number(s.recvmsg(rx, into.bytes, MSG_CMSG_CLOEXEC));
+        if (into.words[5]! > 0n) {
+          const received = (Number(into.words[9]!) - 16) >> 2;
+          for (let j = 0; j < received; j++) s.close(into.i32[22 + j]!);
+        }
+      }
+    }
+  };
+}
+
+/** A connected stream socket pair, close-on-exec: [tx, rx]. */
+export function rawStreamPair(): [number, number] {
+  const fds = new Int32Array(2);
+  s.socketpair(1, 1 | 0o2000000, 0, new Uint8Array(fds.buffer));
+  return [fds[0]!, fds[1]!];
+}

@@ -19,12 +19,10 @@
 import process from "node:process";
 import {
   connectStream,
-  message,
-  MSG_CMSG_CLOEXEC,
-  MSG_NOSIGNAL,
   openDevNull,
   rawPingPong,
-  rights,
+  rawStreamPair,
+  rawSyncLoop,
   s,
 } from "./_raw.ts";
 
@@ -36,27 +34,9 @@ const devnull = openDevNull();
 if (args[0] === "sync") {
   const pairs = Number(args[1] ?? 100000);
   const pairs253 = Number(args[2] ?? 5000);
-  const fds = new Int32Array(2);
-  s.socketpair(1, 1 | 0o2000000, 0, new Uint8Array(fds.buffer));
-  const [tx, rx] = [fds[0]!, fds[1]!];
+  const [tx, rx] = rawStreamPair();
   const run = (size: number, count: number, n: number): number => {
-    const out = message(new Uint8Array(size).fill(0x78), count);
-    const into = message(new Uint8Array(size), count);
-    if (count > 0) rights(out, devnull, count);
-    const loop = (k: number): void => {
-      for (let i = 0; i < k; i++) {
-        s.sendmsg(tx, out.bytes, MSG_NOSIGNAL);
-        let got = 0;
-        while (got < size) {
-          into.words[5] = BigInt(into.controlBytes);
-          got += Number(s.recvmsg(rx, into.bytes, MSG_CMSG_CLOEXEC));
-          if (into.words[5]! > 0n) {
-            const received = (Number(into.words[9]!) - 16) >> 2;
-            for (let j = 0; j < received; j++) s.close(into.i32[22 + j]!);
-          }
-        }
-      }
-    };
+    const loop = rawSyncLoop(tx, rx, devnull, size, count);
     loop(Math.floor(n / 10) + 1);
     const t0 = performance.now();
     loop(n);

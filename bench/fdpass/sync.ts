@@ -4,6 +4,7 @@
 import { openSync } from "node:fs";
 import { SCM_MAX_FD, socketPair } from "../../mod.ts";
 import type { UnixSocket } from "../../mod.ts";
+import { fdpassSyncLoop } from "./_sync.ts";
 
 const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
   process.argv.slice(2);
@@ -20,22 +21,7 @@ function runCase(
   nfds: number,
   n: number,
 ): number {
-  const data = new Uint8Array(size).fill(0x78);
-  const buf = new Uint8Array(size);
-  const fds: number[] = new Array(nfds).fill(devnull);
-  const opts = { maxFds: nfds };
-  const loop = (count: number) => {
-    for (let i = 0; i < count; i++) {
-      tx.sendSync(data, fds);
-      let got = 0;
-      while (got < size) {
-        const r = rx.receiveSync(got === 0 ? buf : buf.subarray(got), opts);
-        for (const fd of r.fds) fd.close();
-        if (r.eof) throw new Error("unexpected end of stream");
-        got += r.bytes;
-      }
-    }
-  };
+  const loop = fdpassSyncLoop(tx, rx, devnull, size, nfds);
   loop(Math.floor(n / 10) + 1);
   const t0 = performance.now();
   loop(n);
