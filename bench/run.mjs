@@ -498,10 +498,6 @@ async function runSync(rows) {
   await runSyncPaired(rows);
 }
 
-// The sync cases with fdpass and its floor in one process (see
-// bench/fdpass/sync_paired.ts): each block's fdpass time divided by the
-// floor's block run next to it, as the paired ping-pong does, so the ratio
-// the targets bound does not carry the drift between separate processes.
 // One paired script's process per runtime: `args` is the script and its
 // arguments (Deno gets --allow-ffi, and --allow-read for /dev/null).
 function pairedClients(args) {
@@ -521,6 +517,18 @@ function pairedClients(args) {
   ];
 }
 
+// Each block's time over the floor's block run next to it, and their
+// median (not the ratio of medians); null for the floor itself.
+function pairedRatios(ns, floor) {
+  if (floor === null) return { pairedRatio: null, pairedRatios: null };
+  const ratios = ns.map((x, i) => x / floor[i]);
+  return { pairedRatio: median(ratios), pairedRatios: ratios };
+}
+
+// The sync cases with fdpass and its floor in one process (see
+// bench/fdpass/sync_paired.ts): each block's fdpass time divided by the
+// floor's block run next to it, as the paired ping-pong does, so the ratio
+// the targets bound does not carry the drift between separate processes.
 async function runSyncPaired(rows) {
   const script = join(BENCH, "fdpass", "sync_paired.ts");
   const n = [
@@ -553,9 +561,7 @@ async function runSyncPaired(rows) {
       const pair = out?.[c.key];
       for (const key of ["floor", "fdpass"]) {
         const ns = pair?.[key] ?? [];
-        const ratios = key === "floor" || pair === undefined
-          ? null
-          : ns.map((x, i) => x / pair.floor[i]);
+        const floor = key === "floor" || pair === undefined ? null : pair.floor;
         rows.push({
           group: "sync",
           case: `${c.label}, paired`,
@@ -567,9 +573,7 @@ async function runSyncPaired(rows) {
           median: ns.length ? median(ns) : null,
           p99: null,
           reps: ns,
-          // The median of the per-block ratios, not the ratio of medians.
-          pairedRatio: ratios === null ? null : median(ratios),
-          pairedRatios: ratios,
+          ...pairedRatios(ns, floor),
           skipped: client.skip ??
             (ns.length ? null : `error (${error ?? "no data"})`),
           errors: error === null ? [] : [error],
@@ -774,9 +778,7 @@ async function runPaired(rows, dir) {
     for (const key of PAIRED_KEYS) {
       const ns = out?.[key] ?? [];
       const cpuNs = out?.[`${key}_cpu`] ?? [];
-      const ratios = key === "floor" || out === null
-        ? null
-        : ns.map((x, i) => x / out.floor[i]);
+      const floor = key === "floor" || out === null ? null : out.floor;
       rows.push({
         group: "pingpong",
         case: PAIRED_CASE,
@@ -788,9 +790,7 @@ async function runPaired(rows, dir) {
         reps: ns.map((x) => x / 1000),
         cpu: cpuNs.length ? median(cpuNs) / 1000 : null,
         cpuReps: cpuNs.map((x) => x / 1000),
-        // The median of the per-block ratios, not the ratio of medians.
-        pairedRatio: ratios === null ? null : median(ratios),
-        pairedRatios: ratios,
+        ...pairedRatios(ns, floor),
         skipped: client.skip ??
           (ns.length ? null : `error (${error ?? "no data"})`),
         errors: error === null ? [] : [error],
