@@ -208,15 +208,9 @@ export function socketType(kind: SocketKind, platform: PlatformLayout): number {
  * here, before the socket is checked or any call is made).
  */
 function checkFds(fds: readonly FdLike[], out: number[]): void {
-  if (!Array.isArray(fds)) {
-    throw new TypeError("Cannot send: fds must be an array");
-  }
+  if (!Array.isArray(fds)) notAnArray();
   const n = fds.length;
-  if (n > SCM_MAX_FD) {
-    throw new RangeError(
-      `Cannot send ${n} file descriptors: at most ${SCM_MAX_FD} fit in one message`,
-    );
-  }
+  if (n > SCM_MAX_FD) tooManyFds(n);
   // Set the length only when it changes: `length = 0` on every send is a
   // call into the engine (V8 does not inline it), ~2 % of a Deno sync pair.
   if (out.length !== n) out.length = n;
@@ -227,72 +221,106 @@ function checkFds(fds: readonly FdLike[], out: number[]): void {
       : typeof item === "object" && item !== null
       ? item.fd
       : item;
-    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fff_ffff) {
-      throw new TypeError(
-        `Cannot send file descriptor ${
-          String(fd)
-        }: expected a non-negative integer or an object with an fd (OwnedFd, UnixSocket)`,
-      );
-    }
+    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fff_ffff) badFd(fd);
     out[i] = fd;
   }
 }
 
+// The errors of the hot checks live apart, so that the checks stay small
+// enough for the engine to inline into a send or receive.
+
+function notAnArray(): never {
+  throw new TypeError("Cannot send: fds must be an array");
+}
+
+function tooManyFds(n: number): never {
+  throw new RangeError(
+    `Cannot send ${n} file descriptors: at most ${SCM_MAX_FD} fit in one message`,
+  );
+}
+
+function badFd(fd: unknown): never {
+  throw new TypeError(
+    `Cannot send file descriptor ${
+      String(fd)
+    }: expected a non-negative integer or an object with an fd (OwnedFd, UnixSocket)`,
+  );
+}
+
 /**
  * Checks `data` (one `Uint8Array` or an array of them) and returns its real
- * total length; an array's buffers are copied into `out` once, so the
- * caller's array (its getters, later changes) is read exactly once. A
- * single buffer goes into `out` too when `out` is given.
+ * total length. An array's buffers are copied into `out` (given exactly when
+ * `data` is an array) once, so the caller's array (its getters, later
+ * changes) is read exactly once.
  */
 function readData(
   data: Uint8Array | readonly Uint8Array[],
   out: Uint8Array[] | undefined,
   action: string,
 ): number {
-  if (!Array.isArray(data)) {
-    const length = checkedLength(data, action);
-    out?.push(data as Uint8Array);
-    return length;
-  }
+  return Array.isArray(data)
+    ? readBuffers(data, out!, action)
+    : checkedLength(data, action);
+}
+
+/** {@linkcode readData} for an array of buffers, kept apart to keep the one-buffer path small. */
+function readBuffers(
+  data: readonly Uint8Array[],
+  out: Uint8Array[],
+  action: string,
+): number {
   const n = data.length;
-  if (n > MAX_IOVECS) {
-    throw new RangeError(
-      `${action}: cannot use ${n} buffers, at most ${MAX_IOVECS} per message`,
-    );
-  }
+  if (n > MAX_IOVECS) tooManyBuffers(n, action);
   let total = 0;
   for (let i = 0; i < n; i++) {
     const buffer = data[i];
     total += checkedLength(buffer, action);
-    out!.push(buffer as Uint8Array);
+    out.push(buffer as Uint8Array);
   }
   return total;
 }
 
+function tooManyBuffers(n: number, action: string): never {
+  throw new RangeError(
+    `${action}: cannot use ${n} buffers, at most ${MAX_IOVECS} per message`,
+  );
+}
+
 function checkMaxFds(maxFds: unknown): number {
   if (maxFds === undefined) return SCM_MAX_FD;
+  if (
+    typeof maxFds !== "number" || !Number.isInteger(maxFds) || maxFds < 0 ||
+    maxFds > SCM_MAX_FD
+  ) badMaxFds(maxFds);
+  return maxFds;
+}
+
+function badMaxFds(maxFds: unknown): never {
   if (typeof maxFds !== "number") {
     throw new TypeError(
       `Cannot receive: maxFds must be a number, got ${typeof maxFds}`,
     );
   }
-  if (!Number.isInteger(maxFds) || maxFds < 0 || maxFds > SCM_MAX_FD) {
-    throw new RangeError(
-      `Cannot receive: maxFds must be an integer from 0 to ${SCM_MAX_FD}, got ${maxFds}`,
-    );
-  }
-  return maxFds;
+  throw new RangeError(
+    `Cannot receive: maxFds must be an integer from 0 to ${SCM_MAX_FD}, got ${maxFds}`,
+  );
 }
 
 /** `value` as a boolean option: `undefined` is false, anything else not boolean a `TypeError`. */
 function checkFlag(value: unknown, name: string, action: string): boolean {
   if (value === undefined) return false;
-  if (typeof value !== "boolean") {
-    throw new TypeError(
-      `${action}: ${name} must be a boolean, got ${typeof value}`,
-    );
-  }
+  if (typeof value !== "boolean") notBoolean(value, name, action);
   return value;
+}
+
+function notBoolean(value: unknown, name: string, action: string): never {
+  throw new TypeError(
+    `${action}: ${name} must be a boolean, got ${typeof value}`,
+  );
+}
+
+function closed(action: string): never {
+  throw new ClosedError(`Cannot ${action}: the socket is closed`);
 }
 
 /** `options` as an object to read options from (`undefined`/`null`: none). */
@@ -1085,19 +1113,22 @@ export class UnixSocket implements Disposable {
 
   /** Refuses, before any call, what the kernel would drop or cut. */
   #checkSize(fdCount: number, total: number): void {
-    if (this.#kind === "stream") {
-      if (fdCount > 0 && total === 0) throw new RangeError(NO_DATA_ON_STREAM);
-    } else if (total > MAX_CALL_BYTES) {
-      throw new RangeError(
-        `Cannot send a ${this.#kind} message of ${total} bytes: one message holds at most ${MAX_CALL_BYTES}`,
-      );
-    }
+    if (
+      this.#kind === "stream"
+        ? fdCount > 0 && total === 0
+        : total > MAX_CALL_BYTES
+    ) this.#badSize(total);
+  }
+
+  #badSize(total: number): never {
+    if (this.#kind === "stream") throw new RangeError(NO_DATA_ON_STREAM);
+    throw new RangeError(
+      `Cannot send a ${this.#kind} message of ${total} bytes: one message holds at most ${MAX_CALL_BYTES}`,
+    );
   }
 
   #checkOpen(action: string): number {
-    if (this.#owned.closed) {
-      throw new ClosedError(`Cannot ${action}: the socket is closed`);
-    }
+    if (this.#owned.closed) closed(action);
     return this.#owned.fd;
   }
 
@@ -1273,7 +1304,10 @@ export class UnixSocket implements Disposable {
    * send to the connected peer.
    */
   #destination(to: unknown, action: string): EncodedSockaddr | undefined {
-    if (to === undefined) return undefined;
+    return to === undefined ? undefined : this.#encodeDestination(to, action);
+  }
+
+  #encodeDestination(to: unknown, action: string): EncodedSockaddr {
     if (typeof to !== "string") {
       throw new TypeError(
         `${action}: to must be a string (a path or "\\0name"), got ${typeof to}`,
@@ -1284,13 +1318,19 @@ export class UnixSocket implements Disposable {
         `${action}: to names a destination on datagram sockets only; this ${this.#kind} socket sends to its connected peer`,
       );
     }
-    if (to === this.#toPath) return this.#toAddress;
+    if (to === this.#toPath) return this.#toAddress!;
     const address = encodeSockaddrUn(to, this.#libc.platform);
     this.#toPath = to;
     this.#toAddress = address;
     return address;
   }
 
+  /**
+   * The result of a recvmsg that returned `bytes`. The usual message (no
+   * control data, or one well-formed SCM_RIGHTS within `maxFds`, nothing
+   * truncated) is handled here, small enough for the engine to inline;
+   * anything else goes to {@linkcode #collectControl}.
+   */
   #collect(
     message: Message,
     bytes: number,
@@ -1299,6 +1339,44 @@ export class UnixSocket implements Disposable {
     maxFds: number,
   ): ReceiveResult {
     const controlLength = message.receivedControlLength(offered);
+    const count = controlLength > 0 ? message.singleRights(controlLength) : 0;
+    const flags = message.receivedFlags();
+    const c = this.#constants;
+    if (
+      count < 0 || count > maxFds || (flags & c.MSG_CTRUNC) !== 0 ||
+      c.MSG_CMSG_CLOEXEC === 0
+    ) return this.#collectControl(message, bytes, total, controlLength, maxFds);
+    let fds: OwnedFd[];
+    if (count === 0) fds = [];
+    else if (count === 1) fds = [new OwnedFd(message.rightsAt(0))];
+    else {
+      fds = [];
+      for (let i = 0; i < count; i++) {
+        fds.push(new OwnedFd(message.rightsAt(i)));
+      }
+    }
+    // As in #collectControl, without credentials.
+    const kind = this.#kind;
+    const eof = bytes === 0 && count === 0 && total > 0 &&
+      (kind === "stream" || (kind === "seqpacket" && controlLength === 0));
+    const truncated = (flags & c.MSG_TRUNC) !== 0;
+    return kind === "dgram"
+      ? { bytes, fds, truncated, eof, from: this.#sender(message) }
+      : { bytes, fds, truncated, eof };
+  }
+
+  /**
+   * {@linkcode #collect} for every other message: several control messages
+   * (credentials, a pidfd, unknown ones), malformed or truncated control
+   * data, more descriptors than `maxFds`, and macOS (no MSG_CMSG_CLOEXEC).
+   */
+  #collectControl(
+    message: Message,
+    bytes: number,
+    total: number,
+    controlLength: number,
+    maxFds: number,
+  ): ReceiveResult {
     const fds: OwnedFd[] = [];
     let malformed = false;
     let unknown = 0;

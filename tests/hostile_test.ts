@@ -1415,3 +1415,37 @@ test("a control message fdpass does not know is reported (ERR_CONTROL_UNKNOWN) a
     }
   });
 });
+
+test("a view sent from, then emptied by transferring its buffer, is never read again; views of the moved storage send their own bytes", async () => {
+  await noLeak(() => {
+    // fdpass remembers where the last views it used live; a view whose
+    // buffer was transferred must not be served from that memory.
+    for (const kind of ["stream", "dgram"] as const) {
+      using p = pair(kind);
+      const { a, b } = p;
+      const into = new Uint8Array(64);
+      for (const size of [16, 4096]) {
+        const view = new Uint8Array(size).fill(1);
+        const landing = new Uint8Array(size);
+        for (let i = 0; i < 3; i++) {
+          assert.equal(a.sendSync(view), size);
+          assert.equal(b.receiveSync(landing).bytes, size);
+        }
+        const moved = structuredClone(view.buffer, {
+          transfer: [view.buffer],
+        });
+        assert.equal(view.byteLength, 0);
+        assert.throws(() => a.sendSync(view), TypeError);
+        assert.throws(
+          () => b.receiveSync(view, { nonblocking: true }),
+          TypeError,
+        );
+        const fresh = new Uint8Array(moved, size - 4);
+        fresh.set([7, 8, 9, 10]);
+        assert.equal(a.sendSync(fresh), 4);
+        const { bytes } = b.receiveSync(into);
+        assert.deepEqual([...into.subarray(0, bytes)], [7, 8, 9, 10]);
+      }
+    }
+  });
+});
