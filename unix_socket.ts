@@ -1350,10 +1350,9 @@ export class UnixSocket implements Disposable {
     if (count === 0) fds = [];
     else if (count === 1) fds = [new OwnedFd(message.rightsAt(0))];
     else {
-      fds = [];
-      for (let i = 0; i < count; i++) {
-        fds.push(new OwnedFd(message.rightsAt(i)));
-      }
+      // Sized once: pushing 253 grows the array five times.
+      fds = new Array<OwnedFd>(count);
+      for (let i = 0; i < count; i++) fds[i] = new OwnedFd(message.rightsAt(i));
     }
     // As in #collectControl, without credentials.
     const kind = this.#kind;

@@ -8,6 +8,7 @@
 import type { PlatformLayout } from "../platform/types.ts";
 import type { BlockingCalls, Libc, RuntimeName } from "./types.ts";
 import { libcSymbols, type NeutralType } from "./symbols.ts";
+import { viewLength } from "../platform/_views.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -131,9 +132,16 @@ class Vector {
     this.#u32[m.iovlen / 4] = 1;
   }
 
-  /** Points the iovec at the first `length` bytes of `view`. */
+  /**
+   * Points the iovec at the first `length` bytes of `view`. Its length is
+   * read here, as `address` requires: `length` is the caller's, and a view
+   * detached since then gets no address (the kernel answers EFAULT).
+   */
   point(view: Uint8Array, length: number): void {
-    this.#write(this.#word, length === 0 ? 0 : this.#address(view));
+    this.#write(
+      this.#word,
+      length === 0 || viewLength(view) === 0 ? 0 : this.#address(view),
+    );
     this.#write(this.#word + 2, length);
   }
 

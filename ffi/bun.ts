@@ -11,7 +11,6 @@ import { bindLibc, type Native } from "./_bind.ts";
 import { FfiUnavailableError } from "./errors.ts";
 import { libcNames, libcSymbols, type NeutralType } from "./symbols.ts";
 import type { BlockingCalls, Libc } from "./types.ts";
-import { viewLength } from "../platform/_views.ts";
 
 interface BunFfi {
   dlopen(
@@ -99,9 +98,9 @@ export function openBunLibc(platform: PlatformLayout): Libc {
     platform,
     symbols,
     () => read32(errnoPointer, 0),
-    // bun:ffi's ptr() reads the view's real storage; only the empty check
-    // needs the engine's own length (a shadowed byteLength would lie).
-    (view) => viewLength(view) === 0 ? 0 : ptr(view),
+    // bun:ffi's ptr() reads the view's real storage (callers pass only
+    // views they just found non-empty through the engine's own getter).
+    ptr,
     (lib) => bunBlockingCalls(library, (fd) => lib.close(fd)),
     (name) => {
       const env = (globalThis as { process?: { env?: Record<string, string> } })

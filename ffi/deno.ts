@@ -13,7 +13,6 @@ import { bindLibc, type Native } from "./_bind.ts";
 import {
   isFixedArrayBuffer,
   viewBuffer,
-  viewLength,
   viewOffset,
 } from "../platform/_views.ts";
 
@@ -176,14 +175,14 @@ export function openDenoLibc(platform: PlatformLayout): Libc {
     symbols,
     pointers.readErrno,
     (view) => {
-      // Length, offset and buffer come from the engine's own getters: the
-      // view's properties can be shadowed and would feed the address.
-      if (viewLength(view) === 0) return 0;
+      // Offset and buffer come from the engine's own getters: the view's
+      // properties can be shadowed and would feed the address. The caller
+      // just read a length above 0 the same way (see Libc.address).
       // A send and a receive loop alternate between two views. A view's
       // buffer and offset never change, and the storage of a fixed-length
-      // ArrayBuffer never moves (detaching it empties the view, answered
-      // above): the same view is at the same address, and knowing it saves
-      // reading its buffer and offset again (~25 ns in V8).
+      // ArrayBuffer never moves (detaching it empties the view, which its
+      // caller would have seen): the same view is at the same address, and
+      // knowing it saves reading its buffer and offset again (~25 ns in V8).
       if (view === view0) return viewAddress0;
       if (view === view1) return viewAddress1;
       // Looking the address up costs ~300 ns (a BigInt round trip); a

@@ -44,8 +44,11 @@ export interface Libc {
   readonly runtime: RuntimeName;
   readonly platform: PlatformLayout;
   /**
-   * The address of `view`'s first byte, for embedding in a struct (0 for an
-   * empty view). The caller keeps `view` reachable while the address is used.
+   * The address of `view`'s first byte, for embedding in a struct. `view`
+   * must not be empty: the caller has just read its length (above 0)
+   * through the engine's own getter, with nothing run since, so the view is
+   * not detached. The caller keeps `view` reachable while the address is
+   * used.
    */
   address(view: ArrayBufferView): number;
   socket(domain: number, type: number, protocol: number): number;
