@@ -153,10 +153,10 @@ const BASE = QUICK
     handoffConnections: 20000,
     pairedWarmup: 40000,
     pairedBlock: 5000,
-    pairedBlocks: 15,
+    pairedBlocks: 31,
     syncPairedWarmup: 50000,
     syncPairedBlock: 20000,
-    syncPairedBlocks: 15,
+    syncPairedBlocks: 31,
     syncPairedBlock253: 1000,
     timeoutMs: 60000,
   };
@@ -520,9 +520,22 @@ function pairedClients(args) {
 // Each block's time over the floor's block run next to it, and their
 // median (not the ratio of medians); null for the floor itself.
 function pairedRatios(ns, floor) {
-  if (floor === null) return { pairedRatio: null, pairedRatios: null };
+  if (floor === null) {
+    return { pairedRatio: null, pairedRatios: null, pairedSpread: null };
+  }
   const ratios = ns.map((x, i) => x / floor[i]);
-  return { pairedRatio: median(ratios), pairedRatios: ratios };
+  // The middle half of the per-block ratios: how far one run's median can
+  // be trusted against a bound a few percent away.
+  const sorted = [...ratios].sort((a, b) => a - b);
+  const spread = sorted.length === 0 ? null : [
+    sorted[Math.floor(sorted.length / 4)],
+    sorted[Math.floor((3 * sorted.length) / 4)],
+  ];
+  return {
+    pairedRatio: median(ratios),
+    pairedRatios: ratios,
+    pairedSpread: spread,
+  };
 }
 
 // The sync cases with fdpass and its floor in one process (see
@@ -1569,7 +1582,13 @@ function formatTable(rows) {
       r.ratioToC === null || r.ratioToC === undefined
         ? "-"
         : r.ratioToC.toFixed(2),
-      typeof r.ratioToFloor === "number" ? r.ratioToFloor.toFixed(2) : "-",
+      typeof r.ratioToFloor !== "number"
+        ? "-"
+        : r.pairedSpread
+        ? `${r.ratioToFloor.toFixed(2)} [${r.pairedSpread[0].toFixed(2)}-${
+          r.pairedSpread[1].toFixed(2)
+        }]`
+        : r.ratioToFloor.toFixed(2),
       fmt(r.p99),
       typeof r.cpu === "number" ? r.cpu.toFixed(1) : "-",
       String(r.reps.length),
