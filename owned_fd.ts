@@ -50,12 +50,6 @@ const SEALS: readonly Seal[] = [
   "future-write",
 ];
 
-// How a descriptor waits, found once: a socket by its first recv/send, else by `fstat`.
-/**
- * What calls pending on a descriptor closed under them reject with, built
- * only when a call was pending: almost every close has none, and an Error's
- * stack cost about 3 µs in Deno, more than the send and receive before it.
- */
 /**
  * The error of a close that returned `r` < 0 (apart from the method, so that
  * close() stays small enough for the engines to inline where descriptors
@@ -68,9 +62,15 @@ function closeFailed(r: number): void {
   }
 }
 
+/**
+ * What calls pending on a descriptor closed under them reject with, built
+ * only when a call was pending: almost every close has none, and an Error's
+ * stack cost about 3 µs in Deno, more than the send and receive before it.
+ */
 const closedError = (): ClosedError =>
   new ClosedError("Cannot complete: the descriptor was closed");
 
+// How a descriptor waits, found once: a socket by its first recv/send, else by `fstat`.
 const UNKNOWN = 0;
 /** Sockets: recv/send with MSG_DONTWAIT. */
 const SOCKET = 1;
