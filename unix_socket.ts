@@ -1354,11 +1354,25 @@ export class UnixSocket implements Disposable {
       fds = new Array<OwnedFd>(count);
       for (let i = 0; i < count; i++) fds[i] = new OwnedFd(message.rightsAt(i));
     }
-    // As in #collectControl, without credentials.
+    return this.#result(message, bytes, fds, total, controlLength, flags);
+  }
+
+  /** The result of a message whose descriptors `fds` were accepted. */
+  #result(
+    message: Message,
+    bytes: number,
+    fds: OwnedFd[],
+    total: number,
+    controlLength: number,
+    flags: number,
+  ): ReceiveResult {
+    // A stream read returns 0 bytes only at end of stream, even when Linux
+    // attaches an empty credentials record to it (SO_PASSCRED); a seqpacket
+    // peer may send an empty message, which then comes with credentials.
     const kind = this.#kind;
-    const eof = bytes === 0 && count === 0 && total > 0 &&
+    const eof = bytes === 0 && fds.length === 0 && total > 0 &&
       (kind === "stream" || (kind === "seqpacket" && controlLength === 0));
-    const truncated = (flags & c.MSG_TRUNC) !== 0;
+    const truncated = (flags & this.#constants.MSG_TRUNC) !== 0;
     return kind === "dgram"
       ? { bytes, fds, truncated, eof, from: this.#sender(message) }
       : { bytes, fds, truncated, eof };
@@ -1449,17 +1463,15 @@ export class UnixSocket implements Disposable {
         fds.length,
       );
     }
-    // A stream read returns 0 bytes only at end of stream, even when Linux
-    // attaches an empty credentials record to it (SO_PASSCRED); a seqpacket
-    // peer may send an empty message, which then comes with credentials.
-    const eof = bytes === 0 && fds.length === 0 && total > 0 &&
-      (this.#kind === "stream" ||
-        (this.#kind === "seqpacket" && controlLength === 0));
-    const truncated = (flags & c.MSG_TRUNC) !== 0;
-    const result: ReceiveResult = this.#kind === "dgram"
-      ? { bytes, fds, truncated, eof, from: this.#sender(message) }
-      : { bytes, fds, truncated, eof };
-    if (credentials !== null && !eof) result.credentials = credentials;
+    const result = this.#result(
+      message,
+      bytes,
+      fds,
+      total,
+      controlLength,
+      flags,
+    );
+    if (credentials !== null && !result.eof) result.credentials = credentials;
     return result;
   }
 
