@@ -234,6 +234,16 @@ function rest(data: Uint8Array, from: number, length: number): Uint8Array {
   );
 }
 
+/** What an {@linkcode OwnedFd} needs only once it does async I/O. */
+class IoState {
+  reads: OperationQueue | undefined = undefined;
+  writes: OperationQueue | undefined = undefined;
+  readable: ReadableStream<Uint8Array<ArrayBuffer>> | undefined = undefined;
+  writable: WritableStream<Uint8Array> | undefined = undefined;
+  /** Streams taken and not yet ended; the last to end closes the descriptor. */
+  streams = 0;
+}
+
 /**
  * Owns one open file descriptor and closes it exactly once: on
  * {@linkcode OwnedFd.close}, at the end of a `using` block, or never if the
@@ -273,12 +283,12 @@ function rest(data: Uint8Array, from: number, length: number): Uint8Array {
 export class OwnedFd implements Disposable {
   #fd: number;
   #kind = UNKNOWN;
-  #reads: OperationQueue | undefined;
-  #writes: OperationQueue | undefined;
-  #readable: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
-  #writable: WritableStream<Uint8Array> | undefined;
-  /** Streams taken and not yet ended; the last to end closes the descriptor. */
-  #streams = 0;
+  /**
+   * Created on first async read or write or stream: most descriptors are
+   * only passed on or closed, and a received batch of 253 allocates one
+   * object each, so the object stays three fields small.
+   */
+  #io: IoState | undefined;
 
   /**
    * Takes ownership of `fd`: from now on only this object may close it.
@@ -398,7 +408,7 @@ export class OwnedFd implements Disposable {
     checkedLength(buffer, "Cannot read");
     const signal = signalOf(options, "Cannot read");
     this.#checkOpen("read");
-    const queue = this.#reads ??= new OperationQueue();
+    const queue = (this.#io ??= new IoState()).reads ??= new OperationQueue();
     return await queue.run(signal, () => this.#read(buffer, signal));
   }
 
@@ -434,15 +444,14 @@ export class OwnedFd implements Disposable {
     const fd = this.#checkOpen("write");
     let written = 0;
     if (
-      total > 0 && (this.#writes === undefined || this.#writes.idle) &&
-      !aborted
+      total > 0 && (this.#io?.writes?.idle ?? true) && !aborted
     ) {
       // Nothing queued before it: try at once, without a queue or a turn.
       const r = this.#tryWrite(fd, data, 0, total);
       if (r >= total) return r;
       if (r > 0) written = r;
     }
-    const queue = this.#writes ??= new OperationQueue();
+    const queue = (this.#io ??= new IoState()).writes ??= new OperationQueue();
     return await queue.run(
       signal,
       () => this.#write(data, total, signal, written),
@@ -475,9 +484,10 @@ export class OwnedFd implements Disposable {
    * ```
    */
   get readable(): ReadableStream<Uint8Array<ArrayBuffer>> {
-    if (this.#readable !== undefined) return this.#readable;
+    const io = this.#io ??= new IoState();
+    if (io.readable !== undefined) return io.readable;
     this.#checkOpen("read");
-    const end = this.#holdForStream();
+    const end = this.#holdForStream(io);
     const cancel = new AbortController();
     const options = { signal: cancel.signal };
     const source = {
@@ -511,7 +521,7 @@ export class OwnedFd implements Disposable {
         end();
       },
     };
-    return this.#readable = new ReadableStream(source);
+    return io.readable = new ReadableStream(source);
   }
 
   /**
@@ -538,10 +548,11 @@ export class OwnedFd implements Disposable {
    * ```
    */
   get writable(): WritableStream<Uint8Array> {
-    if (this.#writable !== undefined) return this.#writable;
+    const io = this.#io ??= new IoState();
+    if (io.writable !== undefined) return io.writable;
     this.#checkOpen("write");
-    const end = this.#holdForStream();
-    return this.#writable = new WritableStream<Uint8Array>({
+    const end = this.#holdForStream(io);
+    return io.writable = new WritableStream<Uint8Array>({
       write: async (chunk, controller) => {
         // `signal` aborts at once on `writer.abort()`; bun-types lacks it.
         const { signal } = controller as { signal?: AbortSignal };
@@ -880,13 +891,13 @@ export class OwnedFd implements Disposable {
    * Counts one more stream; the returned function ends it (once), and the
    * last stream to end closes the descriptor.
    */
-  #holdForStream(): () => void {
-    this.#streams++;
+  #holdForStream(io: IoState): () => void {
+    io.streams++;
     let ended = false;
     return () => {
       if (ended) return;
       ended = true;
-      if (--this.#streams === 0) this.close();
+      if (--io.streams === 0) this.close();
     };
   }
 
