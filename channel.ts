@@ -463,7 +463,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
   async send(
     frame: Uint8Array,
     fds: readonly FdLike[] = NO_FDS,
-    options: ChannelSendOptions = {},
+    options?: ChannelSendOptions,
   ): Promise<void> {
     // The options first: once the descriptors' numbers are read, no getter
     // of the caller's may run (it could close one and reuse its number).
@@ -475,7 +475,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
       await this.#socket.send(
         data,
         numbers,
-        signal === undefined ? {} : { signal },
+        signal === undefined ? undefined : { signal },
       );
     } finally {
       this.#sending--;
@@ -542,7 +542,7 @@ export class Channel implements Disposable, AsyncIterable<Frame> {
    * console.log(new TextDecoder().decode((await next).data)); // hi
    * ```
    */
-  async receive(options: ChannelReceiveOptions = {}): Promise<Frame> {
+  async receive(options?: ChannelReceiveOptions): Promise<Frame> {
     const signal = checkSignal(options?.signal, "Cannot receive a frame");
     throwIfAborted(signal);
     const previous = this.#receiveTail;

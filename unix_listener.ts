@@ -236,7 +236,7 @@ export class UnixListener implements Disposable, AsyncIterable<UnixSocket> {
    * console.log(server.kind); // "stream"
    * ```
    */
-  async accept(options: AcceptOptions = {}): Promise<UnixSocket> {
+  async accept(options?: AcceptOptions): Promise<UnixSocket> {
     const signal = checkSignal(options?.signal, "Cannot accept");
     return await this.#accepts.run(signal, async () => {
       for (;;) {

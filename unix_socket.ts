@@ -691,10 +691,11 @@ export class UnixSocket implements Disposable {
    * for (const x of [...fds, a, b, r, w]) x.close();
    * ```
    */
+  // deno-lint-ignore require-await -- async so that bad input rejects
   async send(
     data: Uint8Array | readonly Uint8Array[],
-    fds: readonly FdLike[] = [],
-    options: SendOptions = {},
+    fds?: readonly FdLike[],
+    options?: SendOptions,
   ): Promise<number> {
     const action = "Cannot send";
     // As sendSync: every piece of user input (getters included) is read
@@ -711,7 +712,8 @@ export class UnixSocket implements Disposable {
       signal = checkSignal(o?.signal, action);
       to = this.#destination(o?.to, action);
       total = readData(data, buffers, action);
-      checkFds(fds, numbers);
+      // Not a default parameter: that would allocate an array a call.
+      checkFds(fds === undefined ? NO_FDS : fds, numbers);
     } finally {
       this.#reading--;
     }
@@ -729,10 +731,7 @@ export class UnixSocket implements Disposable {
     }
     // The send waits: the next one must not overwrite its descriptors.
     const own = numbers === this.#fds ? numbers.slice() : numbers;
-    return await this.#sends.run(
-      sent > 0 ? undefined : signal,
-      () => this.#sendAsync(views, own, total, sent, signal, to),
-    );
+    return this.#sendQueued(views, own, total, sent, signal, to);
   }
 
   /**
@@ -758,9 +757,10 @@ export class UnixSocket implements Disposable {
    * b.close();
    * ```
    */
+  // deno-lint-ignore require-await -- async so that bad input rejects
   async receive(
     buffer: Uint8Array | readonly Uint8Array[],
-    options: ReceiveOptions = {},
+    options?: ReceiveOptions,
   ): Promise<ReceiveResult> {
     const action = "Cannot receive";
     const o = optionsOf(options, action);
@@ -785,10 +785,7 @@ export class UnixSocket implements Disposable {
       }
       this.#receiveWaited = true;
     }
-    return await this.#receives.run(
-      signal,
-      () => this.#receiveAsync(views, maxFds, total, signal),
-    );
+    return this.#receiveQueued(views, maxFds, total, signal);
   }
 
   /**
@@ -1178,7 +1175,14 @@ export class UnixSocket implements Disposable {
     }
   }
 
-  async #sendAsync(
+  // send() and receive() have no `await` and create no closure: in
+  // JavaScriptCore an async function with an `await` anywhere in it
+  // allocates a generator, a scope and a function on every call, and a
+  // closure's captured variables a scope at entry, even when the call
+  // finishes at once, as almost every call does. The waiting is here.
+
+  /** Queues a send that has to wait: after the sends before it, in order. */
+  #sendQueued(
     buffers: Views,
     fds: readonly number[],
     total: number,
@@ -1186,22 +1190,24 @@ export class UnixSocket implements Disposable {
     signal: AbortSignal | undefined,
     to: EncodedSockaddr | undefined,
   ): Promise<number> {
-    let spins = 0;
-    // Once bytes are out, the rest goes without abort: stopping would leave
-    // the peer with a cut message.
-    if (sent > 0) signal = undefined;
-    for (;;) {
-      const socket = this.#checkOpen("send");
-      const r = this.#trySend(socket, buffers, fds, sent, total, to);
-      if (r >= 0) {
-        sent += r;
-        if (sent >= total || this.#kind !== "stream") return sent;
-        signal = undefined;
-      } else {
-        const wait = waitReady(socket, 1, signal, spins++);
-        if (wait !== undefined) await wait;
+    return this.#sends.run(sent > 0 ? undefined : signal, async () => {
+      let spins = 0;
+      // Once bytes are out, the rest goes without abort: stopping would leave
+      // the peer with a cut message.
+      if (sent > 0) signal = undefined;
+      for (;;) {
+        const socket = this.#checkOpen("send");
+        const r = this.#trySend(socket, buffers, fds, sent, total, to);
+        if (r >= 0) {
+          sent += r;
+          if (sent >= total || this.#kind !== "stream") return sent;
+          signal = undefined;
+        } else {
+          const wait = waitReady(socket, 1, signal, spins++);
+          if (wait !== undefined) await wait;
+        }
       }
-    }
+    });
   }
 
   /** One nonblocking `recvmsg`: the message, or `undefined` when none is queued. */
@@ -1241,20 +1247,23 @@ export class UnixSocket implements Disposable {
     }
   }
 
-  async #receiveAsync(
+  /** Queues a receive that has to wait, as {@linkcode #sendQueued}. */
+  #receiveQueued(
     buffers: Views,
     maxFds: number,
     total: number,
     signal: AbortSignal | undefined,
   ): Promise<ReceiveResult> {
-    let spins = 0;
-    for (;;) {
-      const socket = this.#checkOpen("receive");
-      const result = this.#tryReceive(socket, buffers, maxFds, total);
-      if (result !== undefined) return result;
-      const wait = waitReady(socket, 0, signal, spins++);
-      if (wait !== undefined) await wait;
-    }
+    return this.#receives.run(signal, async () => {
+      let spins = 0;
+      for (;;) {
+        const socket = this.#checkOpen("receive");
+        const result = this.#tryReceive(socket, buffers, maxFds, total);
+        if (result !== undefined) return result;
+        const wait = waitReady(socket, 0, signal, spins++);
+        if (wait !== undefined) await wait;
+      }
+    });
   }
 
   /**
