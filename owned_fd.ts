@@ -437,6 +437,7 @@ export class OwnedFd implements Disposable {
    * console.log(await new Response(r.readable).text()); // hello
    * ```
    */
+  // deno-lint-ignore require-await -- async so that bad input rejects
   async write(data: Uint8Array, options?: IoOptions): Promise<number> {
     const total = checkedLength(data, "Cannot write");
     const signal = signalOf(options, "Cannot write");
@@ -451,11 +452,7 @@ export class OwnedFd implements Disposable {
       if (r >= total) return r;
       if (r > 0) written = r;
     }
-    const queue = (this.#io ??= new IoState()).writes ??= new OperationQueue();
-    return await queue.run(
-      signal,
-      () => this.#write(data, total, signal, written),
-    );
+    return this.#writeQueued(data, total, signal, written);
   }
 
   /**
@@ -978,26 +975,34 @@ export class OwnedFd implements Disposable {
     return transfer(lib, kind, READ, fd, buffer, length);
   }
 
-  async #write(
+  /**
+   * Queues a write that has to wait, after the writes before it. Not in
+   * write() itself: there an `await` or a closure would allocate on every
+   * call in JavaScriptCore, even when the write finishes at once.
+   */
+  #writeQueued(
     data: Uint8Array,
     total: number,
     signal: AbortSignal | undefined,
     written: number,
   ): Promise<number> {
-    let attempt = 0;
-    while (written < total) {
-      throwIfAborted(signal);
-      const fd = this.#checkOpen("write");
-      const r = this.#tryWrite(fd, data, written, total);
-      if (r >= 0) {
-        written += r;
-        attempt = 0;
-        continue;
+    const queue = (this.#io ??= new IoState()).writes ??= new OperationQueue();
+    return queue.run(signal, async () => {
+      let attempt = 0;
+      while (written < total) {
+        throwIfAborted(signal);
+        const fd = this.#checkOpen("write");
+        const r = this.#tryWrite(fd, data, written, total);
+        if (r >= 0) {
+          written += r;
+          attempt = 0;
+          continue;
+        }
+        const wait = waitReady(fd, WRITE, signal, attempt++);
+        if (wait !== undefined) await wait;
       }
-      const wait = waitReady(fd, WRITE, signal, attempt++);
-      if (wait !== undefined) await wait;
-    }
-    return written;
+      return written;
+    });
   }
 
   /** One write that cannot block: the bytes written, or -1 when there is no room yet. */
