@@ -404,12 +404,19 @@ export class OwnedFd implements Disposable {
    * w.close();
    * ```
    */
+  // deno-lint-ignore require-await -- async so that bad input rejects
   async read(buffer: Uint8Array, options?: IoOptions): Promise<number> {
     checkedLength(buffer, "Cannot read");
     const signal = signalOf(options, "Cannot read");
-    this.#checkOpen("read");
-    const queue = (this.#io ??= new IoState()).reads ??= new OperationQueue();
-    return await queue.run(signal, () => this.#read(buffer, signal));
+    const aborted = isAborted(signal); // before the descriptor is checked
+    const fd = this.#checkOpen("read");
+    const first = (this.#io?.reads?.idle ?? true) && !aborted;
+    if (first) {
+      // Nothing queued before it: try at once, without a queue or a turn.
+      const r = this.#tryRead(fd, buffer);
+      if (r >= 0) return r;
+    }
+    return this.#readQueued(buffer, signal, first);
   }
 
   /**
@@ -944,14 +951,36 @@ export class OwnedFd implements Disposable {
     return this.#kind = kind;
   }
 
-  async #read(buffer: Uint8Array, signal?: AbortSignal): Promise<number> {
-    for (let attempt = 0;; attempt++) {
-      const fd = this.#checkOpen("read");
-      const r = this.#tryRead(fd, buffer);
-      if (r >= 0) return r;
-      const wait = waitReady(fd, READ, signal, attempt);
-      if (wait !== undefined) await wait;
-    }
+  /** The queue of one direction's operations that wait, made on first use. */
+  #queue(direction: Direction): OperationQueue {
+    const io = this.#io ??= new IoState();
+    return direction === READ
+      ? io.reads ??= new OperationQueue()
+      : io.writes ??= new OperationQueue();
+  }
+
+  /**
+   * Queues a read that has to wait, after the reads before it (see
+   * {@linkcode OwnedFd.#writeQueued}); `tried` when read() found nothing
+   * there a moment ago, so the first step is the wait.
+   */
+  #readQueued(
+    buffer: Uint8Array,
+    signal: AbortSignal | undefined,
+    tried: boolean,
+  ): Promise<number> {
+    return this.#queue(READ).run(signal, async () => {
+      for (let attempt = 0;; attempt++) {
+        const fd = this.#checkOpen("read");
+        if (!tried) {
+          const r = this.#tryRead(fd, buffer);
+          if (r >= 0) return r;
+        }
+        tried = false;
+        const wait = waitReady(fd, READ, signal, attempt);
+        if (wait !== undefined) await wait;
+      }
+    });
   }
 
   /** One read that cannot block: the bytes read, or -1 when nothing is there yet. */
@@ -986,8 +1015,7 @@ export class OwnedFd implements Disposable {
     signal: AbortSignal | undefined,
     written: number,
   ): Promise<number> {
-    const queue = (this.#io ??= new IoState()).writes ??= new OperationQueue();
-    return queue.run(signal, async () => {
+    return this.#queue(WRITE).run(signal, async () => {
       let attempt = 0;
       while (written < total) {
         throwIfAborted(signal);
