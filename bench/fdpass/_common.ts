@@ -94,29 +94,39 @@ export interface PingPongSocket {
 }
 
 /**
- * One ping-pong round trip through fdpass's async API: `await send(64 B,
- * [devnull])`, then `await receive()` until 64 B are in, closing each fd
- * that came back; exactly one must have.
+ * The fdpass ping-pong client, built as the floor's `rawPingPong`
+ * (`_raw.ts`) is, so that the two differ only in the calls: each round
+ * trip `await send(64 B, [devnull])`, then `await receive()` until 64 B are
+ * in, closing each fd that came back (exactly one must have), all in one
+ * loop. The returned function runs `rounds` round trips, pushing each one's
+ * ns to `rtt` when given.
  */
-export function fdpassRoundTrip(
+export function fdpassPingPong(
   sock: PingPongSocket,
   devnull: number,
-): () => Promise<void> {
+): (rounds: number, rtt?: number[]) => Promise<void> {
   const payload = new Uint8Array(64).fill(0x70);
   const buf = new Uint8Array(64);
   const fds = [devnull];
   const opts = { maxFds: 1 };
-  return async () => {
-    await sock.send(payload, fds);
-    let got = 0;
-    let nfds = 0;
-    while (got < 64) {
-      const r = await sock.receive(got === 0 ? buf : buf.subarray(got), opts);
-      for (const fd of r.fds) fd.close();
-      if (r.eof) throw new Error("server closed the connection");
-      nfds += r.fds.length;
-      got += r.bytes;
+  return async (rounds, rtt) => {
+    for (let i = 0; i < rounds; i++) {
+      const t0 = rtt === undefined ? 0 : performance.now();
+      await sock.send(payload, fds);
+      let got = 0;
+      let nfds = 0;
+      while (got < 64) {
+        const r = await sock.receive(
+          got === 0 ? buf : buf.subarray(got),
+          opts,
+        );
+        for (const fd of r.fds) fd.close();
+        if (r.eof) throw new Error("server closed the connection");
+        nfds += r.fds.length;
+        got += r.bytes;
+      }
+      if (nfds !== 1) throw new Error(`expected 1 fd, got ${nfds}`);
+      rtt?.push(Math.round((performance.now() - t0) * 1e6));
     }
-    if (nfds !== 1) throw new Error(`expected 1 fd, got ${nfds}`);
   };
 }

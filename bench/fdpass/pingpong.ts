@@ -7,7 +7,7 @@
 import { openSync } from "node:fs";
 import process from "node:process";
 import { connect } from "../../mod.ts";
-import { fdpassRoundTrip } from "./_common.ts";
+import { fdpassPingPong } from "./_common.ts";
 
 const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
   process.argv.slice(2);
@@ -23,16 +23,11 @@ if (typeof s.receive !== "function" || typeof s.send !== "function") {
   console.log(JSON.stringify({ skip: "n/a (async API not available)" }));
 } else {
   const devnull = openSync("/dev/null", "r");
-  const roundTrip = fdpassRoundTrip(s, devnull);
-
-  for (let i = 0; i < warm; i++) await roundTrip();
-  const rtt = new Array<number>(rounds);
+  const roundTrips = fdpassPingPong(s, devnull);
+  await roundTrips(warm);
+  const rtt: number[] = [];
   const cpu0 = process.cpuUsage();
-  for (let i = 0; i < rounds; i++) {
-    const t0 = performance.now();
-    await roundTrip();
-    rtt[i] = Math.round((performance.now() - t0) * 1e6);
-  }
+  await roundTrips(rounds, rtt);
   const cpu = process.cpuUsage(cpu0);
   sock.close();
   const cpu_ns = (cpu.user + cpu.system) * 1000;

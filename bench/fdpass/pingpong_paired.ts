@@ -15,7 +15,7 @@
 import { openSync } from "node:fs";
 import process from "node:process";
 import { connect } from "../../mod.ts";
-import { fdpassRoundTrip, intArg, scriptArgs } from "./_common.ts";
+import { fdpassPingPong, intArg, scriptArgs } from "./_common.ts";
 import { connectStream, openDevNull, rawPingPong } from "./_raw.ts";
 
 const args = scriptArgs();
@@ -31,13 +31,7 @@ function rawClient(path: string, awaiting: boolean): Client {
 }
 
 function fdpassClient(path: string): Client {
-  const roundTrip = fdpassRoundTrip(
-    connect(path),
-    openSync("/dev/null", "r"),
-  );
-  return async (rounds) => {
-    for (let i = 0; i < rounds; i++) await roundTrip();
-  };
+  return fdpassPingPong(connect(path), openSync("/dev/null", "r"));
 }
 
 const clients: [string, Client][] = [
