@@ -15,6 +15,7 @@ import { connect, pipe, socketPair } from "../../mod.ts";
 import type { ReceiveResult, UnixSocket } from "../../mod.ts";
 import {
   collectGarbage,
+  fdpassPingPong,
   intArg,
   memory,
   round,
@@ -38,37 +39,18 @@ const payload = new Uint8Array(64).fill(0x6d);
 const fds = [readEnd];
 const receiveOptions = { maxFds: 1 };
 
+// The echo round trips are the ping-pong bench's client.
 const echo = connect(path);
-const echoBuffer = new Uint8Array(64);
+const pingPong = fdpassPingPong(echo, readEnd.fd);
 
-async function roundTrip(): Promise<void> {
-  await echo.send(payload, fds);
-  let got = 0;
-  let nfds = 0;
-  while (got < 64) {
-    const r = await echo.receive(
-      got === 0 ? echoBuffer : echoBuffer.subarray(got),
-      receiveOptions,
-    );
-    for (const fd of r.fds) fd.close();
-    if (r.eof) throw new Error("echo_server closed the connection");
-    nfds += r.fds.length;
-    got += r.bytes;
-  }
-  if (nfds !== 1) throw new Error(`expected 1 fd back, got ${nfds}`);
-}
-
+/** `n` round trips to the echo server, each one's time in µs. */
 async function sampleRtt(n: number): Promise<number[]> {
-  const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await roundTrip();
-    out[i] = (performance.now() - t0) * 1000;
-  }
-  return out;
+  const ns: number[] = [];
+  await pingPong(n, ns);
+  return ns.map((t) => t / 1000);
 }
 
-for (let i = 0; i < WARMUP; i++) await roundTrip();
+await pingPong(WARMUP);
 // Warm the reactor path too: one receive parked, then resolved.
 {
   const [a, b] = socketPair();
