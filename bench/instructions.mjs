@@ -90,7 +90,7 @@ function lookup(ranges, address) {
 
 /** Readable name: "JS:*'sendSync file:///…/unix_socket.ts:296:15" -> "sendSync (unix_socket.ts) *". */
 function label(name) {
-  const js = /^JS:([~^+*o]+)'?(\S*) file:\/\/\S*\/([^/:]+)/.exec(name);
+  const js = /^JS:([~^+*o]+)'?(.*?) file:\/\/\S*\/([^/:]+)/.exec(name);
   if (js) return `${js[2] || "(anonymous)"} (${js[3]}) ${js[1]}`;
   return name.replace(/^Builtin:/, "builtin ");
 }
