@@ -17,11 +17,13 @@
 // user-space instructions per pair by JS function (TurboFan code is marked
 // `*`, Maglev `+`, on-stack-replaced loops `o*`) and by V8 builtin; the rest
 // (Deno's FFI calls, libc's syscall wrappers, the garbage collector) is one
-// row. The JS rows repeat to the instruction from run to run; the "other"
-// row moves by a few hundred (garbage collection, helper threads). Kernel
-// time is not counted: both sides make the same syscalls. Bun is not
+// row. The JS rows repeat to within one instruction from run to run; the
+// "other" row moves by a few hundred (garbage collection, helper threads).
+// Kernel time is not counted: both sides make the same syscalls. Bun is not
 // covered: JavaScriptCore in Bun writes no perf map, so its JIT code has no
-// names. Needs valgrind (`apt-get install valgrind`); about 3 minutes.
+// names. Needs valgrind (`apt-get install valgrind`); about 2 minutes (the
+// two sides run in parallel). With 253 fds a pair costs ~50x more under
+// valgrind: use --base=1000 --pairs=10000.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
