@@ -146,9 +146,11 @@ class Vector {
   }
 
   #write(word: number, value: number): void {
-    const high = Math.floor(value / TWO_32);
-    this.#u32[word] = value - high * TWO_32;
-    this.#u32[word + 1] = high;
+    // A Uint32Array keeps a number modulo 2^32, its fraction dropped
+    // (ToUint32): the low word is the value itself, the high its quotient.
+    const u32 = this.#u32;
+    u32[word] = value;
+    u32[word + 1] = value / TWO_32;
   }
 }
 
