@@ -1,31 +1,41 @@
 #!/usr/bin/env node
 // deno-lint-ignore-file explicit-function-return-type -- plain JavaScript run by Node; no type syntax here
 // Instructions per sync pair, fdpass against the raw FFI floor, counted by
-// valgrind's callgrind in Deno (Node 20 runs this script). Timings on this
-// VM move by a few percent between runs, as much as the targets' bounds;
-// the instructions a JIT-compiled function executes per pair do not, so a
-// change to the send or receive path can be judged exactly here, then
-// confirmed by the timed bench (`node bench/run.mjs --only=sync`).
+// valgrind's callgrind in Deno or Bun (Node 20 runs this script). Timings
+// on this VM move by a few percent between runs, as much as the targets'
+// bounds; the instructions a JIT-compiled function executes per pair do
+// not, so a change to the send or receive path can be judged exactly here,
+// then confirmed by the timed bench (`node bench/run.mjs --only=sync`).
 //
-//   node bench/instructions.mjs                  64 B, no fd
+//   node bench/instructions.mjs                  Deno, 64 B, no fd
 //   node bench/instructions.mjs --fds=1 --size=4096
+//   node bench/instructions.mjs --runtime=bun --base=100000 --pairs=300000
 //
 // Each side runs bench/fdpass/sync_pairs.ts twice, for --base and --pairs
 // pairs (defaults 20,000 and 200,000); the difference divided by the extra
-// pairs leaves out start-up and JIT compilation. Deno writes a perf map
-// (--perf-basic-prof) that names the code V8 generated, so the table lists
-// user-space instructions per pair by JS function (TurboFan code is marked
-// `*`, Maglev `+`, on-stack-replaced loops `o*`) and by V8 builtin; the rest
-// (Deno's FFI calls, libc's syscall wrappers, the garbage collector) is one
-// row. The JS rows repeat to within one instruction from run to run; the
-// "other" row moves by a few hundred (garbage collection, helper threads).
-// Kernel time is not counted: both sides make the same syscalls. Bun is not
-// covered: JavaScriptCore in Bun writes no perf map, so its JIT code has no
-// names. Needs valgrind (`apt-get install valgrind`); about 2 minutes (the
-// two sides run in parallel). With 253 fds a pair costs ~50x more under
-// valgrind: use --base=1000 --pairs=10000.
+// pairs leaves out start-up and JIT compilation. The runtime names the code
+// its JIT generated (Deno: a perf map, --perf-basic-prof; Bun: a jitdump,
+// BUN_JSC_useJITDump), so the table lists user-space instructions per pair
+// by JS function and tier (V8: TurboFan `*`, Maglev `+`, on-stack-replaced
+// loops `o*`; JavaScriptCore: FTL, DFG, Baseline, and its thunks) and, in
+// Deno, by builtin; the rest (the FFI calls, libc's syscall wrappers, the
+// garbage collector, and in Bun the interpreter) is one row. In Deno the JS
+// rows repeat to within one instruction from run to run; the "other" row
+// moves by a few hundred (garbage collection, helper threads). Bun tiers up
+// to FTL later (counted from 20,000 pairs, lower tiers' code is still in):
+// give it --base=100000 --pairs=300000; its rows repeat to within 1-2 %.
+// Kernel time is not counted: both sides make the same syscalls. Needs
+// valgrind (`apt-get install valgrind`); about 2 minutes for Deno's
+// defaults (the two sides run in parallel). With 253 fds a pair costs ~50x
+// more under valgrind: use --base=1000 --pairs=10000 (Bun: --base=2000).
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -33,6 +43,7 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const DENO = process.env.DENO ?? join(ROOT, "node_modules", ".bin", "deno");
+const BUN = process.env.BUN ?? join(ROOT, "node_modules", ".bin", "bun");
 const SCRIPT = join(ROOT, "bench", "fdpass", "sync_pairs.ts");
 
 function option(name, fallback) {
@@ -45,6 +56,11 @@ function option(name, fallback) {
   return n;
 }
 
+const runtimeArg = process.argv.find((a) => a.startsWith("--runtime="));
+const runtime = runtimeArg === undefined ? "deno" : runtimeArg.slice(10);
+if (runtime !== "deno" && runtime !== "bun") {
+  throw new RangeError("--runtime must be deno or bun");
+}
 const size = option("size", 64);
 const fds = option("fds", 0);
 const base = option("base", 20000);
@@ -67,6 +83,31 @@ function perfMap(path) {
     }
   }
   ranges.sort((a, b) => a[0] - b[0]);
+  return ranges;
+}
+
+/**
+ * Code ranges from JavaScriptCore's jitdump (perf's format: a header, then
+ * records; a JIT_CODE_LOAD record, id 0, holds the code's address, size and
+ * name): sorted [start, end, name].
+ */
+function jitDump(path) {
+  const b = readFileSync(path);
+  const ranges = [];
+  let at = b.readUInt32LE(8);
+  while (at + 16 <= b.length) {
+    const id = b.readUInt32LE(at);
+    const length = b.readUInt32LE(at + 4);
+    if (length === 0) break;
+    if (id === 0) {
+      const start = Number(b.readBigUInt64LE(at + 32));
+      const bytes = Number(b.readBigUInt64LE(at + 40));
+      const name = b.toString("utf8", at + 56, b.indexOf(0, at + 56));
+      ranges.push([start, start + bytes, name]);
+    }
+    at += length;
+  }
+  ranges.sort((x, y) => x[0] - y[0]);
   return ranges;
 }
 
@@ -94,6 +135,9 @@ function lookup(ranges, address) {
 function label(name) {
   const js = /^JS:([~^+*o]+)'?(.*?) file:\/\/\S*\/([^/:]+)/.exec(name);
   if (js) return `${js[2] || "(anonymous)"} (${js[3]}) ${js[1]}`;
+  // JavaScriptCore: "JSC-FTL: sendSync#D4vM4e" -> "sendSync FTL".
+  const jsc = /^JSC-(\w+): (.*?)(#\w*)?$/.exec(name);
+  if (jsc) return `${jsc[2] || "(anonymous)"} ${jsc[1]}`;
   return name.replace(/^Builtin:/, "builtin ");
 }
 
@@ -134,26 +178,40 @@ function selfCosts(profile, ranges) {
 
 async function profile(which, n, dir) {
   const out = join(dir, `${which}-${n}.%p`);
+  // Bun writes its jitdump into a directory of this run's own.
+  const dumps = join(dir, `${which}-${n}-jit`);
+  mkdirSync(dumps);
+  const command = runtime === "deno"
+    ? [DENO, "run", "-A", "--quiet", "--v8-flags=--perf-basic-prof"]
+    : [BUN];
   const child = spawn("valgrind", [
     "--tool=callgrind",
     "--dump-instr=yes",
     `--callgrind-out-file=${out}`,
-    DENO,
-    "run",
-    "-A",
-    "--quiet",
-    "--v8-flags=--perf-basic-prof",
+    ...command,
     SCRIPT,
     which,
     String(size),
     String(fds),
     String(n),
-  ], { stdio: ["ignore", "ignore", "pipe"] });
+  ], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: runtime === "deno" ? process.env : {
+      ...process.env,
+      BUN_JSC_useJITDump: "1",
+      BUN_JSC_jitDumpDirectory: dumps,
+    },
+  });
   let stderr = "";
   child.stderr.on("data", (d) => stderr = (stderr + d).slice(-2000));
   const status = await new Promise((resolve) => child.on("close", resolve));
   if (status !== 0) throw new Error(`${which} ${n}: exit ${status}\n${stderr}`);
   const file = readdirSync(dir).find((f) => f.startsWith(`${which}-${n}.`));
+  if (runtime === "bun") {
+    const dump = readdirSync(dumps).find((f) => f.endsWith(".dump"));
+    if (dump === undefined) throw new Error(`${which} ${n}: no jitdump`);
+    return selfCosts(join(dir, file), jitDump(join(dumps, dump)));
+  }
   const pid = file.slice(file.lastIndexOf(".") + 1);
   // V8 writes its perf map to /tmp whatever TMPDIR says.
   const map = `/tmp/perf-${pid}.map`;
@@ -177,8 +235,9 @@ async function perPair(which, dir) {
   return result;
 }
 
-const version = spawnSync(DENO, ["--version"], { encoding: "utf8" })
-  .stdout.split("\n")[0];
+const version = runtime === "deno"
+  ? spawnSync(DENO, ["--version"], { encoding: "utf8" }).stdout.split("\n")[0]
+  : `bun ${spawnSync(BUN, ["--version"], { encoding: "utf8" }).stdout.trim()}`;
 const dir = mkdtempSync(join(tmpdir(), "fdpass-instructions-"));
 try {
   // The two sides in parallel, one core each.
