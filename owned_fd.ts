@@ -62,6 +62,11 @@ function closeFailed(r: number): void {
   }
 }
 
+/** The error of reading `fd` from a closed {@linkcode OwnedFd}. */
+function closedFd(): never {
+  throw new ClosedError("Cannot use file descriptor: it is closed");
+}
+
 /**
  * What calls pending on a descriptor closed under them reject with, built
  * only when a call was pending: almost every close has none, and an Error's
@@ -312,9 +317,8 @@ export class OwnedFd implements Disposable {
    * @throws {ClosedError} once closed or released.
    */
   get fd(): number {
-    if (this.#fd < 0) {
-      throw new ClosedError("Cannot use file descriptor: it is closed");
-    }
+    // The error apart: small enough for the engine to inline anywhere.
+    if (this.#fd < 0) closedFd();
     return this.#fd;
   }
 
