@@ -229,6 +229,17 @@ function checkFds(fds: readonly FdLike[], out: number[]): void {
 // The errors of the hot checks live apart, so that the checks stay small
 // enough for the engine to inline into a send or receive.
 
+/**
+ * The `count` descriptors of a message's SCM_RIGHTS, owned (apart from
+ * `#collect`, whose usual zero or one then stays small to inline).
+ */
+function adoptRights(message: Message, count: number): OwnedFd[] {
+  // Sized once: pushing 253 grows the array five times.
+  const fds = new Array<OwnedFd>(count);
+  for (let i = 0; i < count; i++) fds[i] = new OwnedFd(message.rightsAt(i));
+  return fds;
+}
+
 function notAnArray(): never {
   throw new TypeError("Cannot send: fds must be an array");
 }
@@ -1393,14 +1404,11 @@ export class UnixSocket implements Disposable {
       count < 0 || count > maxFds || (flags & c.MSG_CTRUNC) !== 0 ||
       c.MSG_CMSG_CLOEXEC === 0
     ) return this.#collectControl(message, bytes, total, controlLength, maxFds);
-    let fds: OwnedFd[];
-    if (count === 0) fds = [];
-    else if (count === 1) fds = [new OwnedFd(message.rightsAt(0))];
-    else {
-      // Sized once: pushing 253 grows the array five times.
-      fds = new Array<OwnedFd>(count);
-      for (let i = 0; i < count; i++) fds[i] = new OwnedFd(message.rightsAt(i));
-    }
+    const fds = count === 0
+      ? []
+      : count === 1
+      ? [new OwnedFd(message.rightsAt(0))]
+      : adoptRights(message, count);
     return this.#result(message, bytes, fds, total, controlLength, flags);
   }
 
