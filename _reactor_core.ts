@@ -301,9 +301,11 @@ export abstract class ReactorCore {
     this.lib.close(this.#writeFd);
     // A call in flight had its set handed to another thread, which may not
     // have entered poll(2) yet: closeAfterCall() keeps it from reading the
-    // numbers' next owners where the runtime allows (Bun), and elsewhere
-    // the call's bound (a second in Deno) limits that to a delay of the
-    // next call. Closing now leaves nothing behind a Worker that ends.
+    // numbers' next owners where the runtime allows (Bun: that thread closes
+    // the read end once its poll returns), and elsewhere the call's bound (a
+    // second in Deno) limits that to a delay of the next call. Neither waits
+    // for the other thread, and neither leaves anything behind a Worker
+    // that ends.
     if (this.#inFlight) this.lib.blocking().closeAfterCall(this.#readFd);
     else this.lib.close(this.#readFd);
     this.#writeFd = this.#readFd = -1;

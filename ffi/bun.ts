@@ -139,12 +139,12 @@ interface BlockingResult {
  * The longest one poll runs. The reactor closes its descriptors at once when
  * the last waiting socket closes (a Worker that ends never runs JS again),
  * even while a call is in flight. A call the helper has not taken yet is
- * cancelled first, and one it has taken returns at once (the wake pipe lost
- * its writer) before the pipe's read end is closed (`closeAfterCall`), so a
- * set never names a reused number; the bound is the backstop should that
- * wait give up. Ten seconds, not Deno's one: each bound that expires costs
- * Bun about a millisecond of CPU (two Worker messages), and a process
- * waiting idle stays under 0.2 % CPU this way.
+ * cancelled first, and the wake pipe's read end of one it has taken is
+ * closed by the helper itself once that poll returns (at once: the pipe
+ * lost its writer), so a set never names a reused number; the bound is a
+ * backstop. Ten seconds, not Deno's one: each bound that expires costs Bun
+ * about a millisecond of CPU (two Worker messages), and a process waiting
+ * idle stays under 0.2 % CPU this way.
  */
 const POLL_BOUND_MS = 10_000;
 
@@ -152,23 +152,17 @@ const POLL_BOUND_MS = 10_000;
 const HELPER_GRACE_MS = 250;
 
 /**
- * The call's state, in memory shared with the helper: posted by this thread,
- * taken (`POLLING`) by the helper just before poll(2), or cancelled by this
- * thread before the helper took it. Only a call still posted is made.
+ * The call's state, in memory shared with the helper (`state[0]`): posted
+ * by this thread, taken (`POLLING`) by the helper just before poll(2),
+ * cancelled by this thread before the helper took it, or handed back
+ * (`CLOSING`): the descriptor in `state[1]` must be closed by the helper
+ * when its poll returns. Only a call still posted is made.
  */
 const IDLE = 0;
 const POSTED = 1;
 const POLLING = 2;
 const CANCELLED = 3;
-
-/**
- * The longest {@linkcode BlockingCalls.closeAfterCall} waits for the helper
- * to come out of a poll(2) whose wake pipe has no writer left (it returns at
- * once: this bounds only a helper thread that the scheduler keeps off the
- * CPU). Past it the descriptor is closed anyway, and a reused number can
- * delay the next call by up to the poll's own bound.
- */
-const CANCEL_WAIT_MS = 1000;
+const CLOSING = 4;
 
 // One poll per message: the worker returns to its event loop after each, so
 // the next set can reach it. After HELPER_GRACE_MS without a call it says
@@ -180,6 +174,7 @@ const CANCEL_WAIT_MS = 1000;
 const WORKER_SOURCE = `
 import { dlopen } from "bun:ffi";
 let poll;
+let close;
 let state;
 let timer;
 let closing = false;
@@ -189,17 +184,22 @@ self.onmessage = (event) => {
   const m = event.data;
   clearTimeout(timer);
   if (m.library !== undefined) {
-    poll = dlopen(m.library, {
+    ({ poll, close } = dlopen(m.library, {
       poll: { args: ["ptr", "u64", "i32"], returns: "i32" },
-    }).symbols.poll;
+      close: { args: ["i32"], returns: "i32" },
+    }).symbols);
     state = m.state;
   } else {
     let result = -1;
     // A cancelled call names descriptors that may be closed and reused.
     if (Atomics.compareExchange(state, 0, ${POSTED}, ${POLLING}) === ${POSTED}) {
       result = poll(m.fds, m.count, ${POLL_BOUND_MS});
-      Atomics.store(state, 0, ${IDLE});
-      Atomics.notify(state, 0);
+      // The caller's thread gave the wake pipe's read end over while this
+      // poll could still read its number: it is closed only now.
+      if (Atomics.compareExchange(state, 0, ${POLLING}, ${IDLE}) !== ${POLLING}) {
+        close(Atomics.load(state, 1));
+        Atomics.store(state, 0, ${IDLE});
+      }
     }
     postMessage({ result, bytes: m.fds });
   }
@@ -230,7 +230,7 @@ function bunBlockingCalls(
   const url = g.URL.createObjectURL(
     new Blob([WORKER_SOURCE], { type: "application/javascript" }),
   );
-  const state = new Int32Array(new SharedArrayBuffer(4));
+  const state = new Int32Array(new SharedArrayBuffer(8));
   let worker: BunWorker | undefined;
   let pending:
     | { message: object; settle: (result: BlockingResult) => void }
@@ -280,16 +280,17 @@ function bunBlockingCalls(
       });
     },
     closeAfterCall(fd): void {
-      // Taken by the helper: it is in poll(2) or about to enter it, with fd
-      // in its set, and fd must keep its number until that poll has read it.
-      // The caller closed the wake pipe's write end, so it returns at once.
-      if (Atomics.compareExchange(state, 0, POSTED, CANCELLED) === POLLING) {
-        const until = performance.now() + CANCEL_WAIT_MS;
-        while (
-          Atomics.load(state, 0) === POLLING && performance.now() < until
-        ) {
-          Atomics.wait(state, 0, POLLING, 1);
-        }
+      // Not taken yet: the helper will skip the call.
+      const was = Atomics.compareExchange(state, 0, POSTED, CANCELLED);
+      if (was === POLLING) {
+        // Taken: the helper is in poll(2) or about to enter it, with fd in
+        // its set, and fd must keep its number until that poll has read it.
+        // The caller closed the wake pipe's write end, so the poll returns
+        // at once; the helper closes fd then, unless it is already past.
+        Atomics.store(state, 1, fd);
+        if (
+          Atomics.compareExchange(state, 0, POLLING, CLOSING) === POLLING
+        ) return;
       }
       closeNow(fd);
     },

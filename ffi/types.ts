@@ -29,12 +29,14 @@ export interface BlockingCalls {
   /**
    * Closes `fd`, a descriptor the outstanding call may still name; the
    * caller has already made that call return at once (the wake pipe's
-   * write end is closed). Never later than now: a Worker that ends right
-   * after leaves nothing. Bun cancels a call its helper has not taken yet
-   * and waits for one it has to come back, so no call ever reads a reused
-   * number; Deno's pool thread cannot be asked, so there a call that had
-   * not entered poll(2) may watch whatever took the number, until its
-   * bound (a second) ends it (see ffi/deno.ts and ffi/bun.ts).
+   * write end is closed). It never waits for the other thread, and a
+   * Worker that ends right after leaves nothing. Bun cancels a call its
+   * helper has not taken yet, and has the helper close `fd` itself when it
+   * has, once its poll returns (the number stays taken until then), so no
+   * call ever reads a reused number; Deno's pool thread cannot be asked,
+   * so there `fd` is closed now, and a call that had not entered poll(2)
+   * may watch whatever took the number, until its bound (a second) ends it
+   * (see ffi/deno.ts and ffi/bun.ts).
    */
   closeAfterCall(fd: number): void;
 }

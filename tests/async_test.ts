@@ -764,6 +764,34 @@ test(
   },
 );
 
+/**
+ * A new pipe, and a blocking call (the reactor's, by hand) that polls its
+ * read end for input: `revents` reads the answer once the call resolves.
+ */
+function pollOnPipe(): {
+  readEnd: number;
+  writeEnd: number;
+  call: Promise<number>;
+  revents: () => number;
+} {
+  const lib = libc();
+  const p = lib.platform.pollfd;
+  const ends = new Int32Array(2);
+  assert.equal(lib.pipe(ends, lib.platform.constants.O_CLOEXEC), 0);
+  const [readEnd, writeEnd] = [ends[0]!, ends[1]!];
+  const fds = new Uint8Array(p.size);
+  const view = new DataView(fds.buffer);
+  view.setInt32(p.fd, readEnd, true);
+  view.setInt16(p.events, p.POLLIN, true);
+  const call = lib.blocking().poll(fds, 1);
+  return {
+    readEnd,
+    writeEnd,
+    call,
+    revents: () => view.getInt16(p.revents, true),
+  };
+}
+
 test(
   `a blocking call whose descriptors close before the helper takes it never watches the numbers' next owners (${RUNTIME})`,
   LONG,
@@ -772,27 +800,20 @@ test(
     // flight: it closes the wake pipe's write end, then the read end with
     // closeAfterCall(). Here a socket takes the read end's number at once,
     // before the other thread has (most likely) even seen the call. Bun's
-    // helper must then skip the call, or have finished it; a poll(2) that
+    // helper must then skip the call (one it took keeps the number until
+    // its poll returns, and closes it then: see the next test); a poll(2) that
     // read the socket would hold it for the whole bound (ten seconds), and
     // the socket's peer would not see it close. Deno's pool thread cannot
     // be asked: its bound is a second, which is all this can ask there.
     await noLeak(async () => {
       const lib = libc();
-      const p = lib.platform.pollfd;
       const calls = lib.blocking();
       // A round where the helper took the call first (the number then
       // closes after it, and the socket gets another) asks nothing: it is
       // counted apart, and at least one round in fifty must ask.
       let asked = 0;
       for (let round = 0; round < 50 && asked < 5; round++) {
-        const ends = new Int32Array(2);
-        assert.equal(lib.pipe(ends, lib.platform.constants.O_CLOEXEC), 0);
-        const [readEnd, writeEnd] = [ends[0]!, ends[1]!];
-        const fds = new Uint8Array(p.size);
-        const view = new DataView(fds.buffer);
-        view.setInt32(p.fd, readEnd, true);
-        view.setInt16(p.events, p.POLLIN, true);
-        const call = calls.poll(fds, 1);
+        const { readEnd, writeEnd, call } = pollOnPipe();
         lib.close(writeEnd);
         calls.closeAfterCall(readEnd);
         const open = socketPair("stream");
@@ -814,6 +835,58 @@ test(
         }
       }
       assert.ok(asked > 0, "the helper took every call before its close");
+    });
+  },
+);
+
+test(
+  `closeAfterCall() on a call the helper has taken leaves the read end to the helper, which closes it once its poll returns: the caller never waits for the other thread (${RUNTIME})`,
+  {
+    ...LONG,
+    skip: RUNTIME === "bun"
+      ? false
+      : "Deno's pool thread cannot be asked: closeAfterCall() closes at once there",
+  },
+  async () => {
+    await noLeak(async () => {
+      const lib = libc();
+      const p = lib.platform.pollfd;
+      const calls = lib.blocking();
+      // A round where the helper had not taken the call yet (a busy
+      // machine) cancels it and closes at once: counted apart.
+      let taken = 0;
+      for (let round = 0; round < 20 && taken < 3; round++) {
+        const { readEnd, writeEnd, call, revents } = pollOnPipe();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const pipeEnd = inodeOf(readEnd);
+        // The write end is still open: a poll that took the call goes on
+        // watching the pipe, and its read end must stay where it is.
+        calls.closeAfterCall(readEnd);
+        let still: string | undefined;
+        try {
+          still = inodeOf(readEnd);
+        } catch {
+          still = undefined;
+        }
+        lib.close(writeEnd);
+        if (still === undefined) {
+          assert.equal(await within(call, "the cancelled call", 3000), -1);
+          continue;
+        }
+        taken++;
+        assert.equal(still, pipeEnd, "the read end's number was reused");
+        assert.equal(await within(call, "the call", 3000), 1);
+        assert.equal(revents() & p.POLLHUP, p.POLLHUP);
+        // The helper closed the read end before it answered.
+        let after: string | undefined;
+        try {
+          after = inodeOf(readEnd);
+        } catch {
+          after = undefined;
+        }
+        assert.notEqual(after, pipeEnd, "the helper left the read end open");
+      }
+      assert.ok(taken > 0, "the helper took no call within 50 ms");
     });
   },
 );
