@@ -15,12 +15,16 @@
  * afresh: see `closeAfterCall` in ffi/types.ts for how each runtime keeps
  * that from watching someone else's descriptors for long.
  *
- * The descriptors live exactly as long as some fd is registered: opened by
- * the first wait, closed when the last registered fd is forgotten (closed by
- * its owner). No runtime tells a Worker that it is about to end, so a Worker
- * (or a process) that has closed its sockets holds none of the reactor's
- * descriptors either, while a socket that keeps talking keeps them: a
- * ping-pong never reopens them.
+ * The descriptors live as long as some fd is registered: opened by the
+ * first wait, closed when the last registered fd is forgotten (closed by its
+ * owner). No runtime tells a Worker that it is about to end, so a Worker
+ * that has closed its sockets holds none of the reactor's descriptors
+ * either: there they close at once. The main thread closes them on the next
+ * turn instead, unless something waits again by then: closing them wakes
+ * the other thread, which would delay the caller of `close()` and the
+ * rejections it causes (~100 us measured here); a process that exits takes
+ * them with it. A socket that keeps talking keeps them: a ping-pong never
+ * reopens them.
  *
  * @module
  */
@@ -75,6 +79,7 @@ export abstract class ReactorCore {
   #pipe = new Int32Array(2);
   #byte = new Uint8Array(1);
   #interruptQueued = false;
+  #closeQueued = false;
   /** Aborted waits whose kernel side waits for the next turn. */
   #aborted: [Registration, Waiter][] = [];
 
@@ -182,7 +187,20 @@ export abstract class ReactorCore {
     if (reg.waiters[0] !== undefined || reg.waiters[1] !== undefined) {
       this.#failAll(reg, error());
     }
-    if (this.registrations.size === 0) this.#close();
+    if (this.registrations.size === 0) {
+      if (this.lib.mainThread) this.#closeLater();
+      else this.#close();
+    }
+  }
+
+  /** Closes on the next turn if nothing is registered by then. */
+  #closeLater(): void {
+    if (this.#closeQueued) return;
+    this.#closeQueued = true;
+    later(() => {
+      this.#closeQueued = false;
+      if (this.registrations.size === 0) this.#close();
+    });
   }
 
   /** Resolves the waiters of `reg` that are ready, if `reg` is still current. */

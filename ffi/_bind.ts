@@ -163,6 +163,7 @@ export function bindLibc(
   address: (view: ArrayBufferView) => number,
   blocking: (lib: Libc) => BlockingCalls,
   environment: (name: string) => string | undefined,
+  mainThread: boolean,
 ): Libc {
   const s = symbols;
   const check: Record<string, Check> = {};
@@ -199,6 +200,7 @@ export function bindLibc(
   const lib: Libc = {
     runtime,
     platform,
+    mainThread,
     address,
     socket: (d, t, p) => {
       check["socket"]!(d, t, p);

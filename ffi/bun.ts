@@ -107,6 +107,8 @@ export function openBunLibc(platform: PlatformLayout): Libc {
         .process?.env;
       return env?.[name];
     },
+    (globalThis as unknown as { Bun: { isMainThread: boolean } }).Bun
+      .isMainThread,
   );
   // Bun keeps its own copy of the environment in process.env (set and
   // delete there do not reach the C environment): read and clear that one

@@ -190,6 +190,9 @@ export function openDenoLibc(platform: PlatformLayout): Libc {
         : lookUp(view),
     (lib) => denoBlockingCalls(symbols, (fd) => lib.close(fd)),
     (name) => denoEnvironment(deno, name),
+    // Deno defines WorkerGlobalScope in Workers only.
+    typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope ===
+      "undefined",
   );
 
   /** The address of a view other than the last two. */

@@ -46,6 +46,11 @@ export interface Libc {
   readonly runtime: RuntimeName;
   readonly platform: PlatformLayout;
   /**
+   * Whether this is the process's main thread, not a Worker: a Worker may
+   * end without running JS again, and what it holds must be closed at once.
+   */
+  readonly mainThread: boolean;
+  /**
    * The address of `view`'s first byte, for embedding in a struct. `view`
    * must not be empty: the caller has just read its length (above 0)
    * through the engine's own getter, with nothing run since, so the view is

@@ -764,6 +764,34 @@ test(
   },
 );
 
+test(
+  `on the main thread the reactor's descriptors outlive the close() of the last waiting socket by one turn, and then close (${RUNTIME})`,
+  {
+    ...LONG,
+    skip: POLL_BACKEND ? "the poll backend has no epoll descriptor" : false,
+  },
+  async () => {
+    await noLeak(async () => {
+      const [a, b] = socketPair();
+      const pending = b.receive(new Uint8Array(1));
+      const epfd = await armed(b.fd);
+      const reactor = inodeOf(epfd);
+      b.close();
+      // Closing it would have woken the other thread before close() returned.
+      assert.equal(inodeOf(epfd), reactor, "closed within close()");
+      assert.ok((await rejection(pending, "receive")) instanceof ClosedError);
+      await waitFor("the reactor's epoll descriptor to close", () => {
+        try {
+          return inodeOf(epfd) === reactor ? undefined : true;
+        } catch {
+          return true;
+        }
+      });
+      a.close();
+    });
+  },
+);
+
 /**
  * A new pipe, and a blocking call (the reactor's, by hand) that polls its
  * read end for input: `revents` reads the answer once the call resolves.
