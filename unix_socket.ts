@@ -226,9 +226,6 @@ function checkFds(fds: readonly FdLike[], out: number[]): void {
   }
 }
 
-// The errors of the hot checks live apart, so that the checks stay small
-// enough for the engine to inline into a send or receive.
-
 /**
  * The `count` descriptors of a message's SCM_RIGHTS, owned (apart from
  * `#collect`, whose usual zero or one then stays small to inline).
@@ -239,6 +236,9 @@ function adoptRights(message: Message, count: number): OwnedFd[] {
   for (let i = 0; i < count; i++) fds[i] = new OwnedFd(message.rightsAt(i));
   return fds;
 }
+
+// The errors of the hot checks live apart, so that the checks stay small
+// enough for the engine to inline into a send or receive.
 
 function notAnArray(): never {
   throw new TypeError("Cannot send: fds must be an array");
