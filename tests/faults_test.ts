@@ -39,6 +39,7 @@ import {
   type UnixSocket,
 } from "../mod.ts";
 import { LINUX_ERRNO } from "../platform/mod.ts";
+import { libc } from "../_system.ts";
 import {
   abstractName,
   available,
@@ -112,6 +113,8 @@ interface Peer {
   readonly exited: Promise<RunResult>;
   /** Rejects with the child's output if it exits before `promise` settles. */
   orDeath<T>(promise: Promise<T>): Promise<T>;
+  /** Its pid, scheduler state and output so far, for a failure message. */
+  describe(): string;
   kill(signal?: "SIGKILL" | "SIGTERM"): void;
 }
 
@@ -159,6 +162,19 @@ function startPeer(
     orDeath<T>(promise: Promise<T>): Promise<T> {
       promise.catch(() => {});
       return Promise.race([promise, died]);
+    },
+    describe(): string {
+      let state = "gone";
+      try {
+        // The field after the parenthesised command name.
+        const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
+        state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0]!;
+      } catch {
+        // Exited and reaped.
+      }
+      return `peer ${script} (${runtime}) pid ${child.pid} state ${state}, stdout: ${
+        JSON.stringify(stdout.slice(-500))
+      }, stderr: ${JSON.stringify(stderr.slice(-2000))}`;
     },
     kill(signal: "SIGKILL" | "SIGTERM" = "SIGKILL"): void {
       if (child.exitCode === null && child.signalCode === null) {
@@ -225,10 +241,36 @@ async function storm(pid: number, count: number): Promise<void> {
 }
 
 /** Accepts the peer's connection (or fails with its stderr). */
-function accept(listener: UnixListener, peer: Peer): Promise<UnixSocket> {
-  return peer.orDeath(
-    listener.accept({ signal: AbortSignal.timeout(60_000) }),
-  );
+async function accept(
+  listener: UnixListener,
+  peer: Peer,
+): Promise<UnixSocket> {
+  try {
+    return await peer.orDeath(
+      listener.accept({ signal: AbortSignal.timeout(60_000) }),
+    );
+  } catch (error) {
+    if ((error as { name?: unknown })?.name !== "TimeoutError") throw error;
+    // Tell a peer that never connected from a wake-up the reactor missed.
+    const queued = connectionQueued(listener)
+      ? "a connection queued: the reactor missed it"
+      : "no connection queued: the peer never connected";
+    throw new Error(
+      `accept() gave up after 60 s with ${queued}; ${peer.describe()}`,
+      { cause: error },
+    );
+  }
+}
+
+/** Whether a connection waits in `listener`'s backlog (poll(2), no wait). */
+function connectionQueued(listener: UnixListener): boolean {
+  const lib = libc();
+  const p = lib.platform.pollfd;
+  const fds = new Uint8Array(p.size);
+  const view = new DataView(fds.buffer);
+  view.setInt32(p.fd, listener.fd, true);
+  view.setInt16(p.events, p.POLLIN, true);
+  return lib.poll(fds, 1, 0) > 0;
 }
 
 /** Receives with the sync or async API. */
