@@ -138,9 +138,10 @@ interface BlockingResult {
 }
 
 /**
- * The longest one poll runs. The reactor closes its descriptors at once when
- * the last waiting socket closes (a Worker that ends never runs JS again),
- * even while a call is in flight. A call the helper has not taken yet is
+ * The longest one poll runs. The reactor closes its descriptors when the
+ * last waiting socket closes (a Worker at once: it may end without running
+ * JS again; the main thread on the next turn), even while a call is in
+ * flight. A call the helper has not taken yet is
  * cancelled first, and the wake pipe's read end of one it has taken is
  * closed by the helper itself once that poll returns (at once: the pipe
  * lost its writer), so a set never names a reused number; the bound is a
