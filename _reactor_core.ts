@@ -214,9 +214,16 @@ export abstract class ReactorCore {
     const write = writable ? reg.waiters[1] : undefined;
     if (read !== undefined) reg.waiters[0] = undefined;
     if (write !== undefined) reg.waiters[1] = undefined;
-    // epoll's oneshot disarmed the fd even if no waiter was ready.
+    // epoll's oneshot disarmed the fd even if no waiter was ready. Re-arming
+    // fails when the number no longer names what was registered (closed or
+    // replaced behind fdpass's back): the waiter left hears that, rather
+    // than the call that delivered every other socket's readiness.
     if (reg.waiters[0] !== undefined || reg.waiters[1] !== undefined) {
-      this.arm(reg);
+      try {
+        this.arm(reg);
+      } catch (error) {
+        this.#failAll(reg, error);
+      }
     }
     if (read !== undefined) this.#wake(read);
     if (write !== undefined) this.#wake(write);
@@ -340,14 +347,24 @@ export abstract class ReactorCore {
       let result: number;
       try {
         result = await this.block();
-      } catch {
-        result = -1; // as a failed call: waited again
-      } finally {
+      } catch (error) {
+        // The runtime could not make the call (a helper thread that failed
+        // to start): every waiter hears why, rather than waiting for a call
+        // that would fail again at once.
         this.#inFlight = false;
+        this.#failEveryone(error);
+        break;
       }
+      this.#inFlight = false;
       // A call that outlived its descriptors reports on closed numbers.
       if (epoch === this.#epoch) this.deliver(result);
     }
     this.#running = false;
+  }
+
+  #failEveryone(error: unknown): void {
+    for (const reg of [...this.registrations.values()]) {
+      this.#failAll(reg, error);
+    }
   }
 }

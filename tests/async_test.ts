@@ -10,7 +10,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import {
   inodeOf,
   noLeak,
@@ -690,6 +690,52 @@ test(
         assert.ok(after instanceof ClosedError);
       } finally {
         closeAll(a, b, extra);
+      }
+    });
+  },
+);
+
+test(
+  `a descriptor number swapped behind fdpass's back while both directions wait fails its waiters with a SystemError; the reactor goes on serving others (${RUNTIME})`,
+  LONG,
+  async () => {
+    await noLeak(async () => {
+      const [a, b] = socketPair("stream");
+      const [c, d] = socketPair("dgram");
+      // Keeps b's socket open once its number holds something else, so the
+      // kernel keeps reporting it under that number (epoll) while re-arming
+      // the number fails: it no longer names the socket.
+      const extra = duplicate(b.fd);
+      const lib = libc();
+      const devNull = openSync("/dev/null", "r");
+      try {
+        fill(b, 65536);
+        const receiving = b.receive(new Uint8Array(8));
+        const sending = b.send(text("stuck"));
+        await armed(b.fd, EPOLLIN);
+        await armed(b.fd, EPOLLOUT);
+        assert.equal(lib.dup2(devNull, b.fd), b.fd);
+        // The read side becomes ready; the write side still waits and must
+        // be armed again, on a number that is now /dev/null.
+        a.sendSync(text("x"));
+        const outcomes = [
+          rejection(receiving, "receive"),
+          rejection(sending, "send"),
+        ];
+        for (const outcome of outcomes) {
+          const error = await outcome;
+          assert.ok(error instanceof SystemError, String(error));
+        }
+        // The reactor still serves every other socket.
+        const buffer = new Uint8Array(4);
+        const later = d.receive(buffer);
+        await armed(d.fd, EPOLLIN);
+        c.sendSync(text("next"));
+        const r = await within(later, "a receive after the failure");
+        assert.equal(read(buffer, r), "next");
+      } finally {
+        closeSync(devNull);
+        closeAll(a, b, c, d, extra);
       }
     });
   },
