@@ -127,6 +127,7 @@ export function openBunLibc(platform: PlatformLayout): Libc {
 
 interface BunWorker {
   onmessage: ((event: { data: BlockingResult | "closing" }) => void) | null;
+  addEventListener(type: "close", listener: () => void): void;
   postMessage(message: unknown): void;
   ref(): void;
   unref(): void;
@@ -241,21 +242,25 @@ function bunBlockingCalls(
   function send(): void {
     if (worker === undefined) {
       const w = new g.Worker(url);
+      // The helper said "closing", or ended without a word (its "closing"
+      // lost, or the thread gone): a call posted to it since goes to a new
+      // one, so that no wait hangs on a dead Worker. Whichever comes first.
+      const gone = (): void => {
+        if (worker !== w) return;
+        worker = undefined;
+        w.unref();
+        if (pending !== undefined) send();
+      };
       w.onmessage = (event) => {
         const data = event.data;
-        if (data === "closing") {
-          if (worker !== w) return;
-          worker = undefined;
-          w.unref();
-          // The call posted after it decided to close was dropped.
-          if (pending !== undefined) send();
-          return;
-        }
+        if (data === "closing") return gone();
+        if (worker !== w) return;
         const done = pending;
         pending = undefined;
         w.unref();
         done?.settle(data);
       };
+      w.addEventListener("close", gone);
       w.postMessage({ library, state });
       worker = w;
     }
@@ -279,7 +284,14 @@ function bunBlockingCalls(
             resolve(result);
           },
         };
-        send();
+        try {
+          send();
+        } catch (error) {
+          // No helper (the Worker could not start): the promise rejects,
+          // and the next call may try again.
+          pending = undefined;
+          throw error;
+        }
       });
     },
     closeAfterCall(fd): void {
