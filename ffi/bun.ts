@@ -237,30 +237,52 @@ function bunBlockingCalls(
   const state = new Int32Array(new SharedArrayBuffer(8));
   let worker: BunWorker | undefined;
   let pending:
-    | { message: object; settle: (result: BlockingResult) => void }
+    | {
+      message: object;
+      settle: (result: BlockingResult) => void;
+      fail: (error: unknown) => void;
+    }
     | undefined;
+  function fail(error: unknown): void {
+    const failed = pending;
+    pending = undefined;
+    failed?.fail(error);
+  }
   function send(): void {
     if (worker === undefined) {
       const w = new g.Worker(url);
-      // The helper said "closing", or ended without a word (its "closing"
-      // lost, or the thread gone): a call posted to it since goes to a new
-      // one, so that no wait hangs on a dead Worker. Whichever comes first.
-      const gone = (): void => {
+      let answered = false;
+      // The helper said "closing" (orderly), or ended without a word (its
+      // "closing" lost, or its thread gone), whichever comes first: a call
+      // posted to it since goes to a new one, so that no wait hangs on a
+      // dead Worker. One that ended before it ever answered failed to start
+      // (it could not load bun:ffi, say): the call fails rather than start
+      // helper after helper.
+      const gone = (orderly: boolean): void => {
         if (worker !== w) return;
         worker = undefined;
         w.unref();
-        if (pending !== undefined) send();
+        if (pending === undefined) return;
+        if (!orderly && !answered) {
+          return fail(new Error("fdpass: the helper Worker ended at start"));
+        }
+        try {
+          send();
+        } catch (error) {
+          fail(error);
+        }
       };
       w.onmessage = (event) => {
         const data = event.data;
-        if (data === "closing") return gone();
+        if (data === "closing") return gone(true);
         if (worker !== w) return;
+        answered = true;
         const done = pending;
         pending = undefined;
         w.unref();
         done?.settle(data);
       };
-      w.addEventListener("close", gone);
+      w.addEventListener("close", () => gone(false));
       w.postMessage({ library, state });
       worker = w;
     }
@@ -276,21 +298,21 @@ function bunBlockingCalls(
       // the answer is copied back.
       const message = { fds: fds.slice(), count };
       Atomics.store(state, 0, POSTED);
-      return new Promise<number>((resolve) => {
+      return new Promise<number>((resolve, reject) => {
         pending = {
           message,
           settle: ({ result, bytes }) => {
             fds.set(bytes);
             resolve(result);
           },
+          fail: reject,
         };
         try {
           send();
         } catch (error) {
-          // No helper (the Worker could not start): the promise rejects,
-          // and the next call may try again.
-          pending = undefined;
-          throw error;
+          // No helper (the Worker could not start): the call fails, and
+          // the next one may try again.
+          fail(error);
         }
       });
     },
