@@ -327,10 +327,10 @@ export abstract class ReactorCore {
     // A call in flight had its set handed to another thread, which may not
     // have entered poll(2) yet: closeAfterCall() keeps it from reading the
     // numbers' next owners where the runtime allows (Bun: that thread closes
-    // the read end once its poll returns), and elsewhere the call's bound (a
-    // second in Deno) limits that to a delay of the next call. Neither waits
-    // for the other thread, and neither leaves anything behind a Worker
-    // that ends.
+    // the read end once its poll returns; Deno's main thread: once the call
+    // settles), and elsewhere (a Deno Worker) the call's bound of a second
+    // limits that to a delay of the next call. Neither waits for the other
+    // thread, and neither leaves anything behind a Worker that ends.
     if (this.#inFlight) this.lib.blocking().closeAfterCall(this.#readFd);
     else this.lib.close(this.#readFd);
     this.#writeFd = this.#readFd = -1;

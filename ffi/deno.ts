@@ -188,7 +188,7 @@ export function openDenoLibc(platform: PlatformLayout): Libc {
         : view === view1
         ? viewAddress1
         : lookUp(view),
-    (lib) => denoBlockingCalls(symbols, (fd) => lib.close(fd)),
+    (lib) => denoBlockingCalls(symbols, (fd) => lib.close(fd), lib.mainThread),
     (name) => denoEnvironment(deno, name),
     // Deno defines WorkerGlobalScope in Workers only.
     typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope ===
@@ -259,16 +259,33 @@ function denoEnvironment(deno: DenoFfi, name: string): string | undefined {
 function denoBlockingCalls(
   symbols: Record<string, Native>,
   closeNow: (fd: number) => void,
+  mainThread: boolean,
 ): BlockingCalls {
   const pollAsync = symbols["pollAsync"]!;
+  /** The outstanding call, until it settles. */
+  let inFlight: Promise<number> | undefined;
   return {
-    // At most a second: a Worker that ends never runs JS again, so the
-    // reactor closes its descriptors at once, even while a call is in
-    // flight. A call whose pool thread had not entered poll(2) yet then
-    // watches whatever took those numbers; the bound turns that rare case
-    // into a delay of at most a second (its result is dropped as stale, and
-    // the next call watches the current set), never a hang.
-    poll: (fds, count) => pollAsync(fds, count, POLL_BOUND_MS),
-    closeAfterCall: closeNow,
+    poll(fds, count): Promise<number> {
+      const call = pollAsync(fds, count, POLL_BOUND_MS) as Promise<number>;
+      inFlight = call;
+      const settled = (): void => {
+        if (inFlight === call) inFlight = undefined;
+      };
+      call.then(settled, settled);
+      return call;
+    },
+    // The pool thread cannot be asked whether it has entered poll(2) yet.
+    // On the main thread the read end stays open until the call settles:
+    // its write end is closed, so the poll answers POLLHUP at once whenever
+    // the thread gets to it, and never watches a reused number. A Worker
+    // that ends never runs JS again, so there it is closed now; a call not
+    // yet in poll(2) then watches whatever took the number, until its bound
+    // (a second) ends it: a delay of the next call at most, never a hang
+    // (its result is dropped as stale).
+    closeAfterCall(fd): void {
+      if (!mainThread || inFlight === undefined) return closeNow(fd);
+      const close = (): void => closeNow(fd);
+      inFlight.then(close, close);
+    },
   };
 }

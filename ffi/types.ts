@@ -33,10 +33,11 @@ export interface BlockingCalls {
    * Worker that ends right after leaves nothing. Bun cancels a call its
    * helper has not taken yet, and has the helper close `fd` itself when it
    * has, once its poll returns (the number stays taken until then), so no
-   * call ever reads a reused number; Deno's pool thread cannot be asked,
-   * so there `fd` is closed now, and a call that had not entered poll(2)
-   * may watch whatever took the number, until its bound (a second) ends it
-   * (see ffi/deno.ts and ffi/bun.ts).
+   * call ever reads a reused number; Deno's pool thread cannot be asked:
+   * on the main thread `fd` is closed once the call settles, and in a
+   * Worker now, where a call that had not entered poll(2) may watch
+   * whatever took the number until its bound (a second) ends it (see
+   * ffi/deno.ts and ffi/bun.ts).
    */
   closeAfterCall(fd: number): void;
 }
