@@ -160,7 +160,9 @@ const HELPER_GRACE_MS = 250;
  * by this thread, taken (`POLLING`) by the helper just before poll(2),
  * cancelled by this thread before the helper took it, or handed back
  * (`CLOSING`): the descriptor in `state[1]` must be closed by the helper
- * when its poll returns. Only a call still posted is made.
+ * when its poll returns. Only a call still posted is made. `state[2]` is 1
+ * once the current helper has bound poll(2): one that ends before then
+ * could not start.
  */
 const IDLE = 0;
 const POSTED = 1;
@@ -193,6 +195,7 @@ self.onmessage = (event) => {
       close: { args: ["i32"], returns: "i32" },
     }).symbols);
     state = m.state;
+    Atomics.store(state, 2, 1);
   } else {
     let result = -1;
     // A cancelled call names descriptors that may be closed and reused.
@@ -234,7 +237,7 @@ function bunBlockingCalls(
   const url = g.URL.createObjectURL(
     new Blob([WORKER_SOURCE], { type: "application/javascript" }),
   );
-  const state = new Int32Array(new SharedArrayBuffer(8));
+  const state = new Int32Array(new SharedArrayBuffer(12));
   let worker: BunWorker | undefined;
   let pending:
     | {
@@ -250,20 +253,21 @@ function bunBlockingCalls(
   }
   function send(): void {
     if (worker === undefined) {
+      Atomics.store(state, 2, 0);
       const w = new g.Worker(url);
-      let answered = false;
       // The helper said "closing" (orderly), or ended without a word (its
       // "closing" lost, or its thread gone), whichever comes first: a call
       // posted to it since goes to a new one, so that no wait hangs on a
-      // dead Worker. One that ended before it ever answered failed to start
+      // dead Worker. One that ended before it bound poll(2) failed to start
       // (it could not load bun:ffi, say): the call fails rather than start
-      // helper after helper.
+      // helper after helper. (Shared memory says so: a message may come
+      // after the Worker's end, or not at all.)
       const gone = (orderly: boolean): void => {
         if (worker !== w) return;
         worker = undefined;
         w.unref();
         if (pending === undefined) return;
-        if (!orderly && !answered) {
+        if (!orderly && Atomics.load(state, 2) === 0) {
           return fail(new Error("fdpass: the helper Worker ended at start"));
         }
         try {
@@ -276,7 +280,6 @@ function bunBlockingCalls(
         const data = event.data;
         if (data === "closing") return gone(true);
         if (worker !== w) return;
-        answered = true;
         const done = pending;
         pending = undefined;
         w.unref();
