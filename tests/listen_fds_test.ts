@@ -223,9 +223,27 @@ function runActivated(
     let stderr = "";
     child.stdout!.setEncoding("utf8").on("data", (s: string) => stdout += s);
     child.stderr!.setEncoding("utf8").on("data", (s: string) => stderr += s);
-    child.on("error", reject);
+    // Bounded like run(): a child that hangs (seen once under qemu-user, a
+    // forked child stuck before its exec) fails this call by name instead
+    // of running into the test's own timeout.
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, 60_000);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
     child.on("close", (code, signal) => {
-      resolve({ code, signal, stdout, stderr });
+      clearTimeout(timer);
+      if (timedOut) {
+        reject(
+          new Error(
+            `${runtime} child (${mode}, LISTEN_PID ${pid}) still running after 60 s; stdout: ${stdout}; stderr: ${stderr}`,
+          ),
+        );
+      } else resolve({ code, signal, stdout, stderr });
     });
   });
 }
