@@ -570,23 +570,44 @@ async function runSyncPaired(rows) {
         } ${Date.now() - t0} ms`,
       );
     }
+    const names = {
+      floor: `raw FFI ${client.runtime} (floor)`,
+      owning: `raw FFI ${client.runtime} + owners (owning floor)`,
+      fdpass: `fdpass ${client.runtime}`,
+    };
     for (const c of SYNC_CASES) {
       const pair = out?.[c.key];
-      for (const key of ["floor", "fdpass"]) {
+      for (const key of ["floor", "owning", "fdpass"]) {
         const ns = pair?.[key] ?? [];
         const floor = key === "floor" || pair === undefined ? null : pair.floor;
+        // fdpass over the owning floor, block by block: its own checks,
+        // apart from the objects any owning API allocates.
+        const owning = key === "fdpass" && pair?.owning?.length
+          ? pairedRatios(ns, pair.owning)
+          : null;
+        if (owning !== null) {
+          log(
+            `  sync paired ${client.runtime} ${c.label}: fdpass ${
+              owning.pairedRatio.toFixed(3)
+            }x the owning floor [${owning.pairedSpread[0].toFixed(2)}-${
+              owning.pairedSpread[1].toFixed(2)
+            }]`,
+          );
+        }
         rows.push({
           group: "sync",
           case: `${c.label}, paired`,
           unit: "ns/pair",
-          impl: key === "floor"
-            ? `raw FFI ${client.runtime} (floor)`
-            : `fdpass ${client.runtime}`,
+          impl: names[key],
           baseline: false,
           median: ns.length ? median(ns) : null,
           p99: null,
           reps: ns,
           ...pairedRatios(ns, floor),
+          ...(owning === null ? {} : {
+            ratioToOwning: owning.pairedRatio,
+            owningSpread: owning.pairedSpread,
+          }),
           skipped: client.skip ??
             (ns.length ? null : `error (${error ?? "no data"})`),
           errors: error === null ? [] : [error],

@@ -141,6 +141,18 @@ export function rawPingPong(
   };
 }
 
+/** The sync loops' messages: `size` bytes with `count` copies of `devnull`. */
+function syncMessages(
+  devnull: number,
+  size: number,
+  count: number,
+): { out: Message; into: Message } {
+  const out = message(new Uint8Array(size).fill(0x78), count);
+  const into = message(new Uint8Array(size), count);
+  if (count > 0) rights(out, devnull, count);
+  return { out, into };
+}
+
 /**
  * The floor's sync loop on a connected stream pair `tx` → `rx`: each pair
  * sends `size` bytes with `count` copies of `devnull`, then receives (in a
@@ -154,9 +166,7 @@ export function rawSyncLoop(
   size: number,
   count: number,
 ): (pairs: number) => void {
-  const out = message(new Uint8Array(size).fill(0x78), count);
-  const into = message(new Uint8Array(size), count);
-  if (count > 0) rights(out, devnull, count);
+  const { out, into } = syncMessages(devnull, size, count);
   return (pairs) => {
     for (let i = 0; i < pairs; i++) {
       s.sendmsg(tx, out.bytes, MSG_NOSIGNAL);
@@ -172,6 +182,68 @@ export function rawSyncLoop(
     }
   };
 }
+
+/**
+ * The least an owner object can be: one private number, closed once. The
+ * owning floor gives each received descriptor one, as any API that hands
+ * out owned descriptors must.
+ */
+class RawOwner {
+  #fd: number;
+  constructor(fd: number) {
+    this.#fd = fd;
+  }
+  close(): void {
+    const fd = this.#fd;
+    if (fd < 0) return;
+    this.#fd = -1;
+    s.close(fd);
+  }
+}
+
+/**
+ * The owning floor: {@linkcode rawSyncLoop}'s syscalls, with what any API
+ * that returns owned descriptors must allocate on top (a result object, a
+ * fresh array, one {@linkcode RawOwner} per descriptor) and the caller's
+ * loop closing each through it, as fdpass's bench loop does. No checks:
+ * between this and the floor lies what the objects cost (in Bun, mostly the
+ * garbage collector, which the floor never runs); between fdpass and this,
+ * fdpass's own checks.
+ */
+export const owningSyncLoop: typeof rawSyncLoop = (
+  tx,
+  rx,
+  devnull,
+  size,
+  count,
+) => {
+  const { out, into } = syncMessages(devnull, size, count);
+  const receive = () => {
+    into.words[5] = BigInt(into.controlBytes);
+    const bytes = Number(s.recvmsg(rx, into.bytes, MSG_CMSG_CLOEXEC));
+    let fds: RawOwner[] = [];
+    if (into.words[5]! > 0n) {
+      const received = (Number(into.words[9]!) - 16) >> 2;
+      fds = new Array(received);
+      for (let j = 0; j < received; j++) {
+        fds[j] = new RawOwner(into.i32[22 + j]!);
+      }
+    }
+    return { bytes, fds, truncated: false, eof: bytes === 0 };
+  };
+  return (pairs) => {
+    for (let i = 0; i < pairs; i++) {
+      s.sendmsg(tx, out.bytes, MSG_NOSIGNAL);
+      let got = 0;
+      while (got < size) {
+        const r = receive();
+        for (const fd of r.fds) fd.close();
+        if (r.eof) throw new Error("unexpected end of stream");
+        got += r.bytes;
+      }
+    }
+  };
+};
 
 /** A connected stream socket pair, close-on-exec: [tx, rx]. */
 export function rawStreamPair(): [number, number] {
