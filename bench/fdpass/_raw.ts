@@ -210,13 +210,10 @@ class RawOwner {
  * garbage collector, which the floor never runs); between fdpass and this,
  * fdpass's own checks.
  */
-export const owningSyncLoop: typeof rawSyncLoop = (
-  tx,
-  rx,
-  devnull,
-  size,
-  count,
-) => {
+export function owningSyncLoop(
+  ...args: Parameters<typeof rawSyncLoop>
+): (pairs: number) => void {
+  const [tx, rx, devnull, size, count] = args;
   const { out, into } = syncMessages(devnull, size, count);
   const receive = () => {
     into.words[5] = BigInt(into.controlBytes);
@@ -243,7 +240,7 @@ export const owningSyncLoop: typeof rawSyncLoop = (
       }
     }
   };
-};
+}
 
 /** A connected stream socket pair, close-on-exec: [tx, rx]. */
 export function rawStreamPair(): [number, number] {
