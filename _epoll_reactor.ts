@@ -49,8 +49,8 @@ export class EpollReactor extends ReactorCore {
     this.#epfd = epfd;
   }
 
-  protected release(): void {
-    this.lib.close(this.#epfd);
+  protected release(close: boolean): void {
+    if (close) this.lib.close(this.#epfd);
     this.#epfd = -1;
   }
 
@@ -89,13 +89,23 @@ export class EpollReactor extends ReactorCore {
 
   protected deliver(result: number): void {
     if (result <= 0) return;
-    const p = this.lib.platform.pollfd;
+    const lib = this.lib;
+    const p = lib.platform.pollfd;
     const view = new DataView(this.#pollfd.buffer);
-    if ((view.getInt16(p.size + p.revents, true) & p.POLLIN) !== 0) {
-      this.woke();
+    if (!this.wakeHeard(view.getInt16(p.size + p.revents, true))) return;
+    const revents = view.getInt16(p.revents, true);
+    if (revents === 0) return;
+    // Closed behind the reactor's back (POLLNVAL, EBADF), or its number now
+    // names another file (EINVAL): polling it again would return at once.
+    const lost = (errno: number, syscall: string) =>
+      this.lost(errno, syscall, this.#epfd, "its epoll descriptor");
+    if ((revents & p.POLLNVAL) !== 0) {
+      return lost(lib.platform.errno.EBADF, "poll");
     }
-    if (view.getInt16(p.revents, true) === 0) return;
-    const count = this.lib.epollWait(this.#epfd, this.#events, MAX_EVENTS, 0);
+    const count = lib.epollWait(this.#epfd, this.#events, MAX_EVENTS, 0);
+    if (count < 0 && -count !== lib.platform.errno.EINTR) {
+      return lost(-count, "epoll_wait");
+    }
     if (count <= 0) return;
     const e = this.#epoll;
     const events = this.#eventsView;

@@ -40,7 +40,7 @@ export class PollReactor extends ReactorCore {
 
   protected acquire(): void {}
 
-  protected release(): void {
+  protected release(_close: boolean): void {
     this.#slots = [];
   }
 
@@ -89,7 +89,7 @@ export class PollReactor extends ReactorCore {
     const always = p.POLLERR | p.POLLHUP | p.POLLNVAL;
     const readable = p.POLLIN | always;
     const writable = p.POLLOUT | always;
-    if ((view.getInt16(p.revents, true) & p.POLLIN) !== 0) this.woke();
+    if (!this.wakeHeard(view.getInt16(p.revents, true))) return;
     const slots = this.#slots;
     for (let i = 0; i < slots.length; i++) {
       const revents = view.getInt16((i + 1) * p.size + p.revents, true);

@@ -82,6 +82,8 @@ export abstract class ReactorCore {
   #closeQueued = false;
   /** Aborted waits whose kernel side waits for the next turn. */
   #aborted: [Registration, Waiter][] = [];
+  /** What {@linkcode ReactorCore.lost} found, until the delivery returns. */
+  #lost: unknown = undefined;
 
   constructor(lib: Libc) {
     this.lib = lib;
@@ -89,8 +91,11 @@ export abstract class ReactorCore {
 
   /** Opens the backend's own descriptors, if any. */
   protected abstract acquire(): void;
-  /** Closes them (possibly while a call is outstanding: see above). */
-  protected abstract release(): void;
+  /**
+   * Closes them (possibly while a call is outstanding: see above), or with
+   * `close` false forgets them unclosed (see {@linkcode ReactorCore.lost}).
+   */
+  protected abstract release(close: boolean): void;
   /** Brings the kernel's view of `reg` in line with its waiters. */
   protected abstract arm(reg: Registration): void;
   /** `reg` leaves the reactor (its fd is about to be closed). */
@@ -119,11 +124,54 @@ export abstract class ReactorCore {
     this.lib.write(this.#writeFd, this.#byte, 1);
   }
 
-  /** Takes the wake byte once a result shows the pipe readable. */
-  protected woke(): void {
-    if (!this.#woken) return;
-    this.lib.read(this.#readFd, this.#byte, 1);
-    this.#woken = false;
+  /**
+   * Reads the wake pipe's `revents` in a result of the current epoch and
+   * takes the wake byte if there is one; `false` if the pipe is lost. Only
+   * the byte {@linkcode ReactorCore.interrupt} wrote makes it readable, and
+   * only the reactor closes its ends (in a new epoch): anything else means
+   * its read end was closed (POLLNVAL) or replaced (input it never wrote),
+   * or its write end closed (POLLHUP), behind its back.
+   */
+  protected wakeHeard(revents: number): boolean {
+    const p = this.lib.platform.pollfd;
+    const errno = this.lib.platform.errno;
+    const gone = p.POLLNVAL | p.POLLHUP | p.POLLERR;
+    if (
+      (revents & gone) !== 0 || ((revents & p.POLLIN) !== 0 && !this.#woken)
+    ) {
+      const code = (revents & gone) !== 0 ? errno.EBADF : errno.EINVAL;
+      this.lost(code, "poll", this.#readFd, "its wake pipe");
+      return false;
+    }
+    if ((revents & p.POLLIN) !== 0) {
+      this.lib.read(this.#readFd, this.#byte, 1);
+      this.#woken = false;
+    }
+    return true;
+  }
+
+  /**
+   * The reactor's own `fd` (`role`: its wake pipe, or the backend's own)
+   * no longer works (`syscall` reported `errno`): code that closes numbers
+   * it does not own (a loop over every descriptor above 2, say) closed or
+   * replaced it. Once the delivery returns, every waiter hears a
+   * `SystemError` that says so and every registration is dropped (their
+   * kernel side may have gone with it). The reactor's descriptors are
+   * neither closed nor used again: whatever closed one may have closed them
+   * all, and any of them may name someone else's file by then. The next
+   * wait opens new ones.
+   */
+  protected lost(
+    errno: number,
+    syscall: string,
+    fd: number,
+    role: string,
+  ): void {
+    this.#lost ??= systemError(
+      errno,
+      syscall,
+      `Cannot wait: the reactor's fd ${fd} (${role}) was closed or replaced behind its back`,
+    );
   }
 
   wait(fd: number, direction: Direction, signal?: AbortSignal): Promise<void> {
@@ -334,7 +382,7 @@ export abstract class ReactorCore {
     if (this.#inFlight) this.lib.blocking().closeAfterCall(this.#readFd);
     else this.lib.close(this.#readFd);
     this.#writeFd = this.#readFd = -1;
-    this.release();
+    this.release(true);
   }
 
   async #run(): Promise<void> {
@@ -358,8 +406,24 @@ export abstract class ReactorCore {
       this.#inFlight = false;
       // A call that outlived its descriptors reports on closed numbers.
       if (epoch === this.#epoch) this.deliver(result);
+      if (this.#lost !== undefined) {
+        this.#abandon();
+        break;
+      }
     }
     this.#running = false;
+  }
+
+  /** What {@linkcode ReactorCore.lost} announced: see there. */
+  #abandon(): void {
+    const error = this.#lost;
+    this.#lost = undefined;
+    this.#failEveryone(error);
+    this.registrations.clear();
+    this.#open = false;
+    this.#epoch++;
+    this.#writeFd = this.#readFd = -1;
+    this.release(false);
   }
 
   #failEveryone(error: unknown): void {

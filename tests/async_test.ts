@@ -28,6 +28,7 @@ import {
   isReactorEntry,
   leftReactor,
   POLL_BACKEND,
+  pollEntries,
   reactorArming,
   rejection,
   track,
@@ -740,6 +741,110 @@ test(
     });
   },
 );
+
+/** `fd`'s open flags (`O_ACCMODE` in the low bits), or -1 once it is gone. */
+function openFlags(fd: number): number {
+  try {
+    const text = readFileSync(`/proc/self/fdinfo/${fd}`, "utf8");
+    return parseInt(/^flags:\s+([0-7]+)/m.exec(text)![1]!, 8);
+  } catch {
+    return -1;
+  }
+}
+
+/**
+ * The ends of the reactor's wake pipe, once a thread is blocked in a
+ * poll(2) that watches it: the pipe in that set whose write end is open in
+ * this process too (the runtime's own pipes, and stdio, do not qualify).
+ */
+function wakePipe(): Promise<{ read: number; write: number }> {
+  return waitFor("the reactor's wake pipe in a blocked poll(2)", () => {
+    const fds = openFds();
+    for (const entry of pollEntries("self")) {
+      const target = fds.get(entry.fd);
+      if (target === undefined || !target.startsWith("pipe:")) continue;
+      if (openFlags(entry.fd) & 3) continue; // not O_RDONLY
+      const writers = [...fds].filter(([fd, t]) =>
+        t === target && fd !== entry.fd && (openFlags(fd) & 3) === 1
+      );
+      if (writers.length === 1) {
+        return { read: entry.fd, write: writers[0]![0] };
+      }
+    }
+    return undefined;
+  });
+}
+
+const OWN = [
+  ["its wake pipe", "wake pipe's read end"],
+  ["its wake pipe", "wake pipe's write end"],
+  ["its epoll descriptor", "epoll descriptor"],
+] as const;
+
+for (const [role, own] of OWN) {
+  test(
+    `the reactor's ${own} closed behind its back fails the waiting calls with EBADF instead of polling forever; the next wait opens a new reactor (${RUNTIME})`,
+    {
+      ...LONG,
+      skip: own === "epoll descriptor" && POLL_BACKEND
+        ? "the poll backend has no epoll descriptor"
+        : false,
+    },
+    async () => {
+      const lib = libc();
+      let leftOpen: number[] = [];
+      await noLeak(async () => {
+        const [a, b] = socketPair("stream");
+        const [c, d] = socketPair("dgram");
+        try {
+          const receiving = b.receive(new Uint8Array(8));
+          const epfd = await armed(b.fd);
+          const wake = await wakePipe();
+          // Read end: the number the reactor polls (it must not be polled
+          // forever once closed); write end: the read end hangs up at once.
+          const number = own === "epoll descriptor"
+            ? epfd
+            : own === "wake pipe's read end"
+            ? wake.read
+            : wake.write;
+          // What code that closes numbers it does not own would do.
+          assert.equal(lib.close(number), 0);
+          // The poll in flight holds its own reference to each file, so it
+          // goes on; data for b ends it, and the number is then gone.
+          a.sendSync(text("x"));
+          const error = await rejection(receiving, "receive");
+          assert.ok(error instanceof SystemError, String(error));
+          assert.equal(error.code, "EBADF");
+          const reported = own === "epoll descriptor" ? epfd : wake.read;
+          assert.match(
+            error.message,
+            new RegExp(`the reactor's fd ${reported} \\(${role}\\)`),
+          );
+          // The reactor left its other descriptors alone (the code that
+          // closed one may have closed them all): the test closes them.
+          leftOpen = (POLL_BACKEND ? [wake.read, wake.write] : [
+            epfd,
+            wake.read,
+            wake.write,
+          ]).filter((fd) => fd !== number);
+          for (const fd of leftOpen) assert.ok(openFlags(fd) >= 0, `${fd}`);
+          for (const fd of leftOpen) assert.equal(lib.close(fd), 0);
+          leftOpen = [];
+          // A new reactor serves the next wait.
+          const buffer = new Uint8Array(4);
+          const later = d.receive(buffer);
+          await armed(d.fd);
+          c.sendSync(text("next"));
+          const r = await within(later, "a receive after the failure");
+          assert.equal(read(buffer, r), "next");
+        } finally {
+          for (const fd of leftOpen) lib.close(fd);
+          closeAll(a, b, c, d);
+        }
+      });
+    },
+  );
+}
 
 test(
   `close() right after receive() (before it reaches the reactor) rejects it with ClosedError (${RUNTIME})`,
