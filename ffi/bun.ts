@@ -101,7 +101,7 @@ export function openBunLibc(platform: PlatformLayout): Libc {
     // bun:ffi's ptr() reads the view's real storage (callers pass only
     // views they just found non-empty through the engine's own getter).
     ptr,
-    (lib) => bunBlockingCalls(library, (fd) => lib.close(fd)),
+    (lib) => bunBlockingCalls(library, (fd) => lib.close(fd), lib.mainThread),
     (name) => {
       const env = (globalThis as { process?: { env?: Record<string, string> } })
         .process?.env;
@@ -156,6 +156,12 @@ const POLL_BOUND_MS = 10_000;
 const HELPER_GRACE_MS = 250;
 
 /**
+ * The longest a Worker's `close()` waits for its helper to close a wake
+ * pipe's read end handed over mid-call (see `closeAfterCall`).
+ */
+const CLOSING_WAIT_MS = 100;
+
+/**
  * The call's state, in memory shared with the helper (`state[0]`): posted
  * by this thread, taken (`POLLING`) by the helper just before poll(2),
  * cancelled by this thread before the helper took it, or handed back
@@ -172,9 +178,10 @@ const CLOSING = 4;
 
 // One poll per message: the worker returns to its event loop after each, so
 // the next set can reach it. After HELPER_GRACE_MS without a call it says
-// "closing" and ends itself, taking its event loop's descriptors with it:
-// Bun does not end a Worker's Workers with it, and the thread that made this
-// one may be gone. Its onmessage is installed synchronously and it has no
+// "closing" and ends itself, taking its event loop's descriptors with it,
+// so that an idle process holds none. (A Worker that ends stops its helper
+// too, in Bun 1.4.4, whatever the helper was doing: see closeAfterCall.) Its
+// onmessage is installed synchronously and it has no
 // top-level await: a message posted before a module finishes evaluating is
 // lost.
 const WORKER_SOURCE = `
@@ -206,6 +213,7 @@ self.onmessage = (event) => {
       if (Atomics.compareExchange(state, 0, ${POLLING}, ${IDLE}) !== ${POLLING}) {
         close(Atomics.load(state, 1));
         Atomics.store(state, 0, ${IDLE});
+        Atomics.notify(state, 0);
       }
     }
     postMessage({ result, bytes: m.fds });
@@ -229,6 +237,7 @@ self.onmessage = (event) => {
 function bunBlockingCalls(
   library: string,
   closeNow: (fd: number) => void,
+  mainThread: boolean,
 ): BlockingCalls {
   const g = globalThis as unknown as {
     Worker: new (url: string) => BunWorker;
@@ -330,7 +339,14 @@ function bunBlockingCalls(
         Atomics.store(state, 1, fd);
         if (
           Atomics.compareExchange(state, 0, POLLING, CLOSING) === POLLING
-        ) return;
+        ) {
+          // A Worker may end right after this (its last socket closed),
+          // and its helper's JS ends with it, possibly before the helper
+          // came back to close fd: there, wait for that (microseconds: the
+          // poll has just lost its wake pipe's writer), within a bound.
+          if (!mainThread) Atomics.wait(state, 0, CLOSING, CLOSING_WAIT_MS);
+          return;
+        }
       }
       closeNow(fd);
     },

@@ -14,6 +14,7 @@ import { ClosedError, socketPair } from "../../mod.ts";
 const scope = globalThis as unknown as {
   onmessage: ((event: MessageEvent) => void) | null;
   postMessage(message: unknown): void;
+  close(): void;
 };
 
 function later(ms: number): Promise<void> {
@@ -64,8 +65,37 @@ function sync(): Promise<void> {
   return plain();
 }
 
+/**
+ * A receive that waits in the reactor, then the Worker closes its sockets
+ * and ends itself in the same turn: the reactor's descriptors must be
+ * closed by then (in Bun, a Worker's end stops its helper Worker's JS too).
+ */
+async function closeAndEnd(): Promise<void> {
+  const [a, b] = socketPair("seqpacket");
+  const waiting = b.receive(new Uint8Array(8)).catch(() => {});
+  await later(30);
+  b.close();
+  a.close();
+  await waiting;
+  // Waits for nothing: the reactor closed its descriptors in close().
+  const [c, d] = socketPair("seqpacket");
+  const again = d.receive(new Uint8Array(8)).catch(() => {});
+  await later(30);
+  d.close();
+  c.close();
+  scope.postMessage("done");
+  scope.close();
+  await again;
+}
+
 scope.onmessage = (event) => {
   const mode = String(event.data);
+  if (mode === "close-and-end") {
+    closeAndEnd().catch((error) =>
+      scope.postMessage(`error ${error?.stack ?? error}`)
+    );
+    return;
+  }
   (mode === "plain" ? plain() : mode === "sync" ? sync() : work()).then(
     () => scope.postMessage("done"),
     (error) => scope.postMessage(`error ${error?.stack ?? error}`),
