@@ -377,8 +377,9 @@ export abstract class ReactorCore {
     // numbers' next owners where the runtime allows (Bun: that thread closes
     // the read end once its poll returns; Deno's main thread: once the call
     // settles), and elsewhere (a Deno Worker) the call's bound of a second
-    // limits that to a delay of the next call. Neither waits for the other
-    // thread, and neither leaves anything behind a Worker that ends.
+    // limits that to a delay of the next call. Only a Bun Worker waits for
+    // the other thread (briefly: its end would stop the helper), and nothing
+    // is left behind a Worker that ends.
     if (this.#inFlight) this.lib.blocking().closeAfterCall(this.#readFd);
     else this.lib.close(this.#readFd);
     this.#writeFd = this.#readFd = -1;

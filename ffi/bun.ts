@@ -342,8 +342,11 @@ function bunBlockingCalls(
         ) {
           // A Worker may end right after this (its last socket closed),
           // and its helper's JS ends with it, possibly before the helper
-          // came back to close fd: there, wait for that (microseconds: the
-          // poll has just lost its wake pipe's writer), within a bound.
+          // came back to close fd: there, wait for that (its poll has just
+          // lost the wake pipe's writer and returns at once; measured, it
+          // adds 0.1-0.3 ms to such a close()), within a bound. After the
+          // bound fd stays the helper's to close: closing it here could
+          // close it twice.
           if (!mainThread) Atomics.wait(state, 0, CLOSING, CLOSING_WAIT_MS);
           return;
         }

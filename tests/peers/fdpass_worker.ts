@@ -73,14 +73,16 @@ function sync(): Promise<void> {
 async function closeAndEnd(): Promise<void> {
   const [a, b] = socketPair("seqpacket");
   const waiting = b.receive(new Uint8Array(8)).catch(() => {});
-  await later(30);
+  // Long enough for the spin to end and the helper to start and take the
+  // call, so that close() finds it in poll(2) (the path that leaked).
+  await later(100);
   b.close();
   a.close();
   await waiting;
   // Waits for nothing: the reactor closed its descriptors in close().
   const [c, d] = socketPair("seqpacket");
   const again = d.receive(new Uint8Array(8)).catch(() => {});
-  await later(30);
+  await later(100);
   d.close();
   c.close();
   scope.postMessage("done");
