@@ -159,7 +159,7 @@ const HELPER_GRACE_MS = 250;
  * The longest a Worker's `close()` waits for its helper to close a wake
  * pipe's read end handed over mid-call (see `closeAfterCall`).
  */
-const CLOSING_WAIT_MS = 100;
+const CLOSING_WAIT_MS = 1000;
 
 /**
  * The call's state, in memory shared with the helper (`state[0]`): posted

@@ -30,7 +30,7 @@ export interface BlockingCalls {
    * Closes `fd`, a descriptor the outstanding call may still name; the
    * caller has already made that call return at once (the wake pipe's
    * write end is closed). Only a Bun Worker waits for the other thread
-   * (within 100 ms), and a Worker that ends right after leaves nothing. Bun
+   * (within a second), and a Worker that ends right after leaves nothing. Bun
    * cancels a call its helper has not taken yet, and has the helper close
    * `fd` itself when it has, once its poll returns (the number stays taken
    * until then; a Worker waits for that, since its end stops the helper
