@@ -135,15 +135,14 @@ export abstract class ReactorCore {
   protected wakeHeard(revents: number): boolean {
     const p = this.lib.platform.pollfd;
     const errno = this.lib.platform.errno;
-    const gone = p.POLLNVAL | p.POLLHUP | p.POLLERR;
-    if (
-      (revents & gone) !== 0 || ((revents & p.POLLIN) !== 0 && !this.#woken)
-    ) {
-      const code = (revents & gone) !== 0 ? errno.EBADF : errno.EINVAL;
+    const gone = (revents & (p.POLLNVAL | p.POLLHUP | p.POLLERR)) !== 0;
+    const input = (revents & p.POLLIN) !== 0;
+    if (gone || (input && !this.#woken)) {
+      const code = gone ? errno.EBADF : errno.EINVAL;
       this.lost(code, "poll", this.#readFd, "its wake pipe");
       return false;
     }
-    if ((revents & p.POLLIN) !== 0) {
+    if (input) {
       this.lib.read(this.#readFd, this.#byte, 1);
       this.#woken = false;
     }

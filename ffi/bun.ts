@@ -180,10 +180,9 @@ const CLOSING = 4;
 // the next set can reach it. After HELPER_GRACE_MS without a call it says
 // "closing" and ends itself, taking its event loop's descriptors with it,
 // so that an idle process holds none. (A Worker that ends stops its helper
-// too, in Bun 1.4.4, whatever the helper was doing: see closeAfterCall.) Its
-// onmessage is installed synchronously and it has no
-// top-level await: a message posted before a module finishes evaluating is
-// lost.
+// too, in Bun 1.4.4, whatever the helper was doing: see closeAfterCall.)
+// Its onmessage is installed synchronously and it has no top-level await: a
+// message posted before a module finishes evaluating is lost.
 const WORKER_SOURCE = `
 import { dlopen } from "bun:ffi";
 let poll;

@@ -30,15 +30,15 @@ export interface BlockingCalls {
    * Closes `fd`, a descriptor the outstanding call may still name; the
    * caller has already made that call return at once (the wake pipe's
    * write end is closed). Only a Bun Worker waits for the other thread
-   * (within a second), and a Worker that ends right after leaves nothing. Bun
-   * cancels a call its helper has not taken yet, and has the helper close
-   * `fd` itself when it has, once its poll returns (the number stays taken
-   * until then; a Worker waits for that, since its end stops the helper
-   * too), so no call ever reads a reused number; Deno's pool thread cannot be asked:
-   * on the main thread `fd` is closed once the call settles, and in a
-   * Worker now, where a call that had not entered poll(2) may watch
-   * whatever took the number until its bound (a second) ends it (see
-   * ffi/deno.ts and ffi/bun.ts).
+   * (within a second), and a Worker that ends right after leaves nothing.
+   * Bun cancels a call its helper has not taken yet, and has the helper
+   * close `fd` itself when it has, once its poll returns (the number stays
+   * taken until then; a Worker waits for that, since its end stops the
+   * helper too), so no call ever reads a reused number; Deno's pool thread
+   * cannot be asked: on the main thread `fd` is closed once the call
+   * settles, and in a Worker now, where a call that had not entered poll(2)
+   * may watch whatever took the number until its bound (a second) ends it
+   * (see ffi/deno.ts and ffi/bun.ts).
    */
   closeAfterCall(fd: number): void;
 }

@@ -90,30 +90,30 @@ async function backTo(before: Map<string, number>): Promise<void> {
   });
 }
 
+/** Runs `count` Workers in `mode` after a plain one; then none may be left. */
+async function leaveNothing(
+  count: number,
+  mode: "async" | "close-and-end",
+): Promise<void> {
+  await warmUp();
+  // What a runtime opens for its first Worker, with no fdpass in it.
+  await runWorker("plain");
+  const before = fdpassKinds();
+  for (let i = 0; i < count; i++) await runWorker(mode);
+  await backTo(before);
+}
+
 test(
   `${WORKERS} Workers that used fdpass asynchronously and ended leave no epoll, eventfd, pipe or socket descriptor behind (${RUNTIME})`,
   LONG,
-  async () => {
-    await warmUp();
-    // What a runtime opens for its first Worker, with no fdpass in it.
-    await runWorker("plain");
-    const before = fdpassKinds();
-    for (let i = 0; i < WORKERS; i++) await runWorker("async");
-    await backTo(before);
-  },
+  () => leaveNothing(WORKERS, "async"),
 );
 
+// In Bun the reactor's call is then in its helper Worker's poll(2), which a
+// Worker's end stops too: before closeAfterCall waited for the helper, the
+// wake pipe's read end it had to close leaked in some rounds.
 test(
   `${ENDING} Workers that close their last waiting socket and end themselves in the same turn leave no descriptor behind (${RUNTIME})`,
   LONG,
-  async () => {
-    await warmUp();
-    await runWorker("plain");
-    const before = fdpassKinds();
-    // In Bun the reactor's call is then in its helper Worker's poll(2),
-    // which a Worker's end stops too: before closeAfterCall waited for the
-    // helper, the wake pipe's read end it had to close leaked in some rounds.
-    for (let i = 0; i < ENDING; i++) await runWorker("close-and-end");
-    await backTo(before);
-  },
+  () => leaveNothing(ENDING, "close-and-end"),
 );
